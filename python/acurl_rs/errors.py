@@ -1,0 +1,138 @@
+"""The exceptions acurl_rs raises.
+
+They live in Python, not Rust, so they can have docstrings and stubs, inherit the builtin
+they mean (``except TimeoutError`` catches a curl timeout) and pickle across processes (mite
+sends failures from runner to controller). The native module raises them as
+``Class(curl_code, curl_error_text)``; acurl's ``RequestError("Max Redirects")`` form
+(a single message string) still works.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "AcurlError",
+    "AcurlTimeoutError",
+    "BodyTooLargeError",
+    "ConnectError",
+    "HTTP2Error",
+    "HTTPStatusError",
+    "InvalidURLError",
+    "ProtocolError",
+    "RequestError",
+    "ResolveError",
+    "SessionClosedError",
+    "TLSError",
+    "UnsupportedProtocolError",
+]
+
+
+class AcurlError(Exception):
+    """A request failed. Base of every acurl_rs error, with acurl's name so old handlers match.
+
+    ``code`` is the CURLcode (or the class default), ``curl_message`` curl's error-buffer
+    text, ``category`` a stable label for metrics that does not depend on message wording.
+    """
+
+    category: ClassVar[str] = "other"
+    default_code: ClassVar[int | None] = None
+
+    code: int | None
+    curl_message: str
+
+    def __init__(self, code: int | str | None = None, curl_message: str | None = None) -> None:
+        if isinstance(code, int):
+            text = (curl_message or "").strip()
+            message = f"curl failed with code {code}"
+            if text:
+                # The trailing text after the code is what mite's tests match on.
+                message = f"{message} {text}"
+            self.code = code
+        elif isinstance(code, str) or code is None:
+            message = code if code is not None else (curl_message or "")
+            self.code = self.default_code
+        else:
+            raise TypeError(f"code must be an int or a message str, not {type(code).__name__}")
+        super().__init__(message)
+        self.curl_message = curl_message or ""
+        self._init_args = (code, curl_message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuild from the constructor arguments: the default Exception/OSError reduction
+        # would call cls(message) and lose the int code (and OSError would misparse it).
+        init_args = getattr(self, "_init_args", tuple(self.args[:1]))
+        return (type(self), init_args, dict(self.__dict__))
+
+
+class RequestError(AcurlError):
+    """Too many redirects; acurl raised ``RequestError("Max Redirects")``."""
+
+    category = "redirect"
+    default_code = 47  # CURLE_TOO_MANY_REDIRECTS
+
+
+class ConnectError(AcurlError, ConnectionError):
+    """The connection could not be made (refused, unreachable, reset while connecting)."""
+
+    category = "connect"
+
+
+class ResolveError(ConnectError):
+    """The host name (or proxy name) did not resolve."""
+
+    category = "dns"
+
+
+class AcurlTimeoutError(AcurlError, TimeoutError):
+    """A connect or total timeout expired; also caught by ``except TimeoutError``."""
+
+    category = "timeout"
+
+
+class TLSError(AcurlError):
+    """The TLS handshake or certificate verification failed."""
+
+    category = "tls"
+
+
+class HTTP2Error(AcurlError):
+    """An HTTP/2 stream or framing error (curl code 92 and friends)."""
+
+    category = "http2"
+
+
+class ProtocolError(AcurlError):
+    """The server's reply was not valid HTTP, or the transfer broke off mid-response."""
+
+    category = "protocol"
+
+
+class BodyTooLargeError(AcurlError):
+    """The response body exceeded the ``max_body_size`` the caller set."""
+
+    category = "body_too_large"
+
+
+class UnsupportedProtocolError(AcurlError):
+    """The URL's scheme is not one this build of libcurl speaks."""
+
+    category = "unsupported_protocol"
+
+
+class InvalidURLError(AcurlError):
+    """The URL could not be parsed."""
+
+    category = "invalid_url"
+
+
+class SessionClosedError(AcurlError, RuntimeError):
+    """The session or wrapper was closed before or while the request ran."""
+
+    category = "closed"
+
+
+class HTTPStatusError(AcurlError):
+    """Raised by `response.raise_for_status()` for a 4xx or 5xx response; `.response` is it."""
+
+    category = "http_status"

@@ -1,0 +1,537 @@
+"""`CurlWrapper` and `Session`: acurl's API over the native engine.
+
+The native module moves bytes; this module turns acurl-style keyword arguments into one checked
+request, follows redirects the way acurl did (one transfer per hop, a response callback per hop)
+and keeps credentials on the host they were meant for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json as _json
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from . import _acurl_rs
+from .cabundle import find_ca_bundle
+from .cookies import Cookie, _Cookie, parse_cookie_string
+from .errors import RequestError, UnsupportedProtocolError
+from .request import Request
+from .response import _Response
+
+__all__ = ["CurlWrapper", "Session"]
+
+_HTTP_VERSIONS = frozenset({"auto", "1.1", "2", "2-prior-knowledge"})
+_SCOPES = frozenset({"session", "wrapper"})
+_USER_AGENT = f"acurl_rs/{_acurl_rs.__version__}"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Headers that carry credentials: never sent on to another origin by a redirect.
+_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+_BODY_HEADERS = frozenset({"content-type", "content-length", "transfer-encoding"})
+
+
+class ArgumentError(TypeError, ValueError):
+    """A wrongly typed argument: both a TypeError and (as acurl raised) a ValueError."""
+
+
+_UNSET: Any = object()
+ResponseCallback = Callable[[_Response], Any]
+
+
+def _check_http_version(value: Any) -> str:
+    if value not in _HTTP_VERSIONS:
+        raise ValueError(f"Invalid http_version: {value}")
+    return value
+
+
+def _check_seconds(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ArgumentError(
+            f"{name} must be a number of seconds or None, not {type(value).__name__}"
+        )
+    if not value > 0:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return float(value)
+
+
+def _resolve_verify(verify: Any) -> tuple[bool, str | None, str | None]:
+    """verify=True|False|path -> (verify, ca_file, ca_path); True finds the system's CAs."""
+    if verify is True:
+        ca_file, ca_path = find_ca_bundle()
+        return True, ca_file, ca_path
+    if verify is False:
+        return False, None, None
+    if isinstance(verify, (str, os.PathLike)):
+        path = os.fspath(verify)
+        if os.path.isdir(path):
+            return True, None, path
+        if os.path.isfile(path):
+            return True, path, None
+        raise ValueError(f"verify path does not exist: {path!r}")
+    raise ArgumentError(f"verify must be True, False or a CA bundle path, not {verify!r}")
+
+
+def _header_pairs(headers: Any) -> list[tuple[str, str]]:
+    if headers is None:
+        return []
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    pairs = []
+    try:
+        for name, value in items:
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise ArgumentError(f"header names and values must be str: {(name, value)!r}")
+            pairs.append((name, value))
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ArgumentError):
+            raise
+        raise ArgumentError(
+            "headers must be a mapping or an iterable of (name, value) pairs"
+        ) from exc
+    return pairs
+
+
+def _cookie_header(cookies: Any) -> tuple[str | None, tuple[Any, ...]]:
+    if not cookies:
+        return None, ()
+    if not isinstance(cookies, Mapping):
+        raise ArgumentError("cookies must be a dict of name -> str or Cookie")
+    parts = []
+    for name, value in cookies.items():
+        if isinstance(value, (Cookie, _Cookie)):
+            value = value.value
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ArgumentError(f"cookie names and values must be str: {(name, value)!r}")
+        if any(c in name for c in "=; \t") or ";" in value:
+            raise ValueError(f"invalid cookie {name!r}={value!r}")
+        parts.append(f"{name}={value}")
+    return "; ".join(parts), tuple(cookies.items())
+
+
+def _body(data: Any, json: Any, pairs: list[tuple[str, str]]) -> bytes | None:
+    if data is not None and json is not None:
+        raise ValueError("use only one or none of data or json")
+    if json is not None:
+        if not any(n.lower() == "content-type" for n, _ in pairs):
+            pairs.append(("Content-Type", "application/json"))
+        return _json.dumps(json).encode()
+    if data is None:
+        return None
+    if isinstance(data, str):
+        return data.encode()
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise ArgumentError("data must be str or bytes")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+class CurlWrapper:
+    """One libcurl multi handle for one asyncio event loop (acurl's `CurlWrapper`).
+
+    `loop=None` binds to the loop running when the first session is used.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop | None = None,
+        max_connects: int = 100,
+        *,
+        max_host_connections: int = 0,
+        max_total_connections: int = 0,
+    ) -> None:
+        for name, value in (
+            ("max_connects", max_connects),
+            ("max_host_connections", max_host_connections),
+            ("max_total_connections", max_total_connections),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ArgumentError(f"{name} must be an int")
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        self._limits = (max_connects, max_host_connections, max_total_connections)
+        self._native: _acurl_rs.NativeWrapper | None = None
+        self._closed = False
+        if loop is not None:
+            self._bind(loop)
+
+    def _bind(self, loop: asyncio.AbstractEventLoop | None = None) -> _acurl_rs.NativeWrapper:
+        if self._native is None:
+            if self._closed:
+                from .errors import SessionClosedError
+
+                raise SessionClosedError("the CurlWrapper is closed")
+            if loop is None:
+                loop = asyncio.get_running_loop()
+            self._native = _acurl_rs.NativeWrapper(loop, *self._limits)
+        return self._native
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return None if self._native is None else self._native.event_loop
+
+    def session(
+        self,
+        http_version: str = "auto",
+        *,
+        connection_scope: str = "session",
+        verify: bool | str | os.PathLike[str] = True,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        max_body_size: int | None = None,
+        _share_lock_callbacks: bool = True,
+    ) -> Session:
+        """A new session: its own cookie jar and, in "session" scope, its own connections,
+        DNS cache and TLS sessions (one virtual user); in "wrapper" scope those are shared."""
+        return Session(
+            self,
+            http_version=http_version,
+            connection_scope=connection_scope,
+            verify=verify,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            headers=headers,
+            max_body_size=max_body_size,
+            share_lock_callbacks=_share_lock_callbacks,
+        )
+
+    def close(self) -> None:
+        """Fails requests in flight, removes everything of ours from the loop, frees curl."""
+        self._closed = True
+        if self._native is not None:
+            self._native.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> CurlWrapper:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> CurlWrapper:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Session:
+    """One virtual user: a libcurl share handle (cookies, and in "session" scope connections,
+    DNS and TLS sessions) and acurl's request coroutines."""
+
+    def __init__(
+        self,
+        wrapper: CurlWrapper,
+        *,
+        http_version: str = "auto",
+        connection_scope: str = "session",
+        verify: Any = True,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+        headers: Any = None,
+        max_body_size: int | None = None,
+        share_lock_callbacks: bool = True,
+    ) -> None:
+        if not isinstance(wrapper, CurlWrapper):
+            raise ArgumentError("Session needs a CurlWrapper")
+        if connection_scope not in _SCOPES:
+            raise ValueError(f"Invalid connection_scope: {connection_scope}")
+        self._wrapper = wrapper
+        self._scope = connection_scope
+        self._lock_callbacks = bool(share_lock_callbacks)
+        self._http_version = _check_http_version(http_version)
+        self._verify = _resolve_verify(verify)
+        self._timeout = _check_seconds("timeout", timeout)
+        self._connect_timeout = _check_seconds("connect_timeout", connect_timeout)
+        self._max_body_size = self._check_max_body(max_body_size)
+        self.headers: dict[str, str] = dict(_header_pairs(headers))
+        self.response_callback: ResponseCallback | None = None
+        self._native: _acurl_rs.NativeSession | None = None
+        self._closed = False
+        if wrapper._native is not None:
+            self._open()
+
+    @staticmethod
+    def _check_max_body(value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ArgumentError("max_body_size must be an int or None")
+        if value <= 0:
+            raise ValueError("max_body_size must be positive")
+        return value
+
+    def _open(self) -> _acurl_rs.NativeSession:
+        native = self._native
+        if native is None:
+            if self._closed:
+                from .errors import SessionClosedError
+
+                raise SessionClosedError("the session is closed")
+            native = _acurl_rs.NativeSession(
+                self._wrapper._bind(), self._scope, self._lock_callbacks
+            )
+            self._native = native
+        return native
+
+    # acurl API ---------------------------------------------------------------------------
+    def set_response_callback(self, callback: ResponseCallback | None) -> None:
+        """`callback(response)` runs after every completed transfer, each redirect hop too."""
+        self.response_callback = callback
+
+    async def get(self, url: str, **kwargs: Any) -> _Response:
+        return await self.request("GET", url, **kwargs)
+
+    async def post(self, url: str, **kwargs: Any) -> _Response:
+        return await self.request("POST", url, **kwargs)
+
+    async def put(self, url: str, **kwargs: Any) -> _Response:
+        return await self.request("PUT", url, **kwargs)
+
+    async def patch(self, url: str, **kwargs: Any) -> _Response:
+        return await self.request("PATCH", url, **kwargs)
+
+    async def delete(self, url: str, **kwargs: Any) -> _Response:
+        return await self.request("DELETE", url, **kwargs)
+
+    async def head(self, url: str, **kwargs: Any) -> _Response:
+        return await self.request("HEAD", url, **kwargs)
+
+    async def options(self, url: str, **kwargs: Any) -> _Response:
+        return await self.request("OPTIONS", url, **kwargs)
+
+    async def request(
+        self,
+        method: str | bytes,
+        url: str,
+        *,
+        headers: Any = (),
+        cookies: Mapping[str, str | Cookie] | None = None,
+        auth: tuple[str, str] | None = None,
+        data: str | bytes | None = None,
+        json: Any = None,
+        cert: tuple[str, str] | None = None,
+        allow_redirects: bool = True,
+        max_redirects: int = 5,
+        params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
+        timeout: float | None = _UNSET,
+        connect_timeout: float | None = _UNSET,
+        verify: Any = _UNSET,
+        http_version: str | None = None,
+        max_body_size: int | None = _UNSET,
+    ) -> _Response:
+        """Sends one request (following redirects as acurl did) and returns the response."""
+        if isinstance(method, bytes):
+            method = method.decode("ascii", "replace")
+        if not isinstance(method, str):
+            raise ArgumentError("method must be a str")
+        method = method.upper()
+        if not isinstance(url, str):
+            raise ArgumentError("url must be a string")
+        if params:
+            query = urlencode(params, doseq=True)
+            url = f"{url}{'&' if '?' in url else '?'}{query}"
+        pairs = list(self.headers.items())
+        request_pairs = _header_pairs(headers)
+        if request_pairs:
+            overridden = {n.lower() for n, _ in request_pairs}
+            pairs = [p for p in pairs if p[0].lower() not in overridden] + request_pairs
+        cookie, cookie_tuple = _cookie_header(cookies)
+        if auth is not None and not (
+            isinstance(auth, tuple) and len(auth) == 2 and all(isinstance(a, str) for a in auth)
+        ):
+            raise ArgumentError(f"auth must be a 2-tuple of strings but it was: {auth!r}")
+        if cert is not None and not (
+            isinstance(cert, tuple)
+            and len(cert) == 2
+            and all(isinstance(c, (str, os.PathLike)) for c in cert)
+        ):
+            raise ArgumentError(f"cert must be a (key_path, cert_path) tuple but it was: {cert!r}")
+        if cert is not None:
+            cert = (os.fspath(cert[0]), os.fspath(cert[1]))
+        body = _body(data, json, pairs)
+        if isinstance(max_redirects, bool) or not isinstance(max_redirects, int):
+            raise ArgumentError("max_redirects must be an int")
+        options = _TransferOptions(
+            timeout=self._timeout if timeout is _UNSET else _check_seconds("timeout", timeout),
+            connect_timeout=self._connect_timeout
+            if connect_timeout is _UNSET
+            else _check_seconds("connect_timeout", connect_timeout),
+            verify=self._verify if verify is _UNSET else _resolve_verify(verify),
+            http_version=self._http_version
+            if http_version is None
+            else _check_http_version(http_version),
+            max_body_size=self._max_body_size
+            if max_body_size is _UNSET
+            else self._check_max_body(max_body_size),
+            cert=cert,
+        )
+        native = self._open()
+        history: list[_Response] = []
+        while True:
+            request = Request(method, url, tuple(pairs), cookie_tuple, auth, body, cert)
+            response = await self._send(native, request, pairs, cookie, options)
+            callback = self.response_callback
+            if callback is not None:
+                callback(response)
+            target = response.redirect_url if allow_redirects else None
+            if target is None or not 300 <= response.status_code < 400:
+                response.history = history
+                return response
+            if len(history) >= max_redirects:
+                raise RequestError("Max Redirects")
+            history.append(response)
+            method, body, pairs, cookie, cookie_tuple, auth = _next_hop(
+                response.status_code, url, target, method, body, pairs, cookie, cookie_tuple, auth
+            )
+            url = target
+
+    async def _send(
+        self,
+        native: _acurl_rs.NativeSession,
+        request: Request,
+        pairs: list[tuple[str, str]],
+        cookie: str | None,
+        options: _TransferOptions,
+    ) -> _Response:
+        verify, ca_file, ca_path = options.verify
+        start_us = time.time_ns() // 1000
+        future, token = native.start(
+            request.method_str,
+            request.url,
+            [f"{n}: {v}" if v else f"{n};" for n, v in pairs],
+            request.data,
+            cookie,
+            request.auth,
+            options.cert,
+            options.timeout,
+            options.connect_timeout,
+            verify,
+            ca_file,
+            ca_path,
+            options.http_version,
+            options.max_body_size,
+            _USER_AGENT,
+        )
+        try:
+            raw = await future
+        except asyncio.CancelledError:
+            native.cancel(token)
+            raise
+        return _Response(raw, request, start_us, native)
+
+    # Cookies -----------------------------------------------------------------------------
+    def get_cookie_list(self) -> list[str]:
+        """The jar as Netscape cookie-file lines (libcurl's CURLINFO_COOKIELIST)."""
+        return self._open().cookie_lines()
+
+    def cookies(self) -> dict[str, str]:
+        """The whole jar, name -> value (acurl's `Session.cookies()`)."""
+        return {c.name: c.value for c in map(parse_cookie_string, self.get_cookie_list())}
+
+    def add_cookie(self, cookie: _Cookie | Cookie | str) -> None:
+        """Puts a cookie in the jar: a `_Cookie`, a `Cookie`, or a Netscape / Set-Cookie line."""
+        if isinstance(cookie, _Cookie):
+            line = cookie.format()
+        elif isinstance(cookie, Cookie):
+            line = _Cookie(
+                False, cookie.domain, True, "/", False, 0, cookie.name, cookie.value
+            ).format()
+        elif isinstance(cookie, str):
+            line = cookie
+        else:
+            raise ArgumentError("cookie must be a _Cookie, Cookie or str")
+        self._open().cookie_command(line)
+
+    def erase_all_cookies(self) -> None:
+        self._open().cookie_command("ALL")
+
+    def erase_session_cookies(self) -> None:
+        self._open().cookie_command("SESS")
+
+    # Lifetime ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Fails this session's requests in flight and releases its connections."""
+        self._closed = True
+        if self._native is not None:
+            self._native.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _TransferOptions:
+    __slots__ = ("cert", "connect_timeout", "http_version", "max_body_size", "timeout", "verify")
+
+    def __init__(
+        self,
+        *,
+        timeout: float | None,
+        connect_timeout: float | None,
+        verify: tuple[bool, str | None, str | None],
+        http_version: str,
+        max_body_size: int | None,
+        cert: tuple[str, str] | None,
+    ) -> None:
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.verify = verify
+        self.http_version = http_version
+        self.max_body_size = max_body_size
+        self.cert = cert
+
+
+def _next_hop(
+    status: int,
+    url: str,
+    target: str,
+    method: str,
+    body: bytes | None,
+    pairs: list[tuple[str, str]],
+    cookie: str | None,
+    cookie_tuple: tuple[Any, ...],
+    auth: tuple[str, str] | None,
+) -> tuple[str, bytes | None, list[tuple[str, str]], str | None, tuple[Any, ...], Any]:
+    """What the next hop sends: acurl's method rules, and no credentials to another origin."""
+    scheme = urlsplit(target).scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise UnsupportedProtocolError(
+            1,
+            f"redirect to {scheme or 'a relative'}:// URL refused: only http and https are allowed",
+        )
+    if status in (301, 302, 303) and method != "HEAD":
+        method, body = "GET", None
+        pairs = [p for p in pairs if p[0].lower() not in _BODY_HEADERS]
+    if _origin(target) != _origin(url):
+        pairs = [p for p in pairs if p[0].lower() not in _CREDENTIAL_HEADERS]
+        cookie, cookie_tuple, auth = None, (), None
+    return method, body, pairs, cookie, cookie_tuple, auth

@@ -1,0 +1,335 @@
+//! One transfer: a request turned into easy-handle options, and a finished handle turned into a
+//! response. Input is checked here, before anything can reach the wire.
+
+use std::ffi::CString;
+use std::rc::Rc;
+
+use pyo3::prelude::*;
+
+use crate::error::{Error, BODY_TOO_LARGE, WEIRD_SERVER_REPLY};
+use crate::ffi::{CURLcode, Easy, HttpVersion, Share};
+use crate::response::RawResponse;
+
+/// Idle easy handles of one session, already attached to its share: reused instead of made anew
+/// for every request (`curl_easy_reset` keeps their buffers and caches).
+pub struct EasyPool {
+    idle: Vec<Easy>,
+    share: Rc<Share>,
+}
+
+/// More idle handles than this are freed: a burst should not pin memory for the session's life.
+const MAX_IDLE: usize = 256;
+
+impl EasyPool {
+    pub fn new(share: Rc<Share>) -> EasyPool {
+        EasyPool {
+            idle: Vec::new(),
+            share,
+        }
+    }
+
+    pub fn get(&mut self) -> Result<Easy, Error> {
+        if let Some(easy) = self.idle.pop() {
+            return Ok(easy);
+        }
+        let mut easy = Easy::new().map_err(Error::Internal)?;
+        easy.attach_share(self.share.clone()).map_err(curl_error)?;
+        Ok(easy)
+    }
+
+    pub fn put(&mut self, easy: Easy) {
+        if self.idle.len() < MAX_IDLE {
+            self.idle.push(easy);
+        }
+    }
+}
+
+/// TLS verification for one request.
+pub enum Verify {
+    Off,
+    /// Verify against these CA sources (found by the Python side: env, system paths, certifi).
+    On {
+        ca_file: Option<String>,
+        ca_path: Option<String>,
+    },
+}
+
+/// A request as the Python layer hands it over, already typed.
+pub struct RequestSpec<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    pub header_lines: Vec<String>,
+    pub body: Option<Vec<u8>>,
+    pub cookie: Option<&'a str>,
+    pub auth: Option<(String, String)>,
+    pub cert: Option<(String, String)>,
+    pub timeout_ms: i64,
+    pub connect_timeout_ms: i64,
+    pub verify: Verify,
+    pub http_version: HttpVersion,
+    pub max_body: u64,
+    pub user_agent: &'a str,
+}
+
+fn curl_error(code: CURLcode) -> Error {
+    Error::Curl {
+        code,
+        text: crate::ffi::strerror(code),
+    }
+}
+
+fn has_ctl(s: &str) -> bool {
+    s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
+}
+
+fn cstring(what: &str, s: &str) -> Result<CString, Error> {
+    if has_ctl(s) {
+        return Err(Error::Value(format!(
+            "{what} must not contain CR, LF or NUL: {s:?}"
+        )));
+    }
+    CString::new(s).map_err(|_| Error::Value(format!("{what} must not contain NUL")))
+}
+
+/// RFC 9110 token characters: what a method or header name may consist of.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+pub fn check_method(method: &str) -> Result<(), Error> {
+    if is_token(method) {
+        Ok(())
+    } else {
+        Err(Error::Value(format!("invalid HTTP method: {method:?}")))
+    }
+}
+
+/// Only http:// and https:// URLs, with no control characters or spaces.
+pub fn check_url(url: &str) -> Result<(), Error> {
+    if url.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(Error::Value(format!(
+            "URL must not contain whitespace or control characters: {url:?}"
+        )));
+    }
+    let scheme_end = url
+        .find("://")
+        .ok_or_else(|| Error::Value(format!("URL has no scheme: {url:?}")))?;
+    let scheme = url[..scheme_end].to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(Error::Value(format!(
+            "unsupported URL scheme {scheme:?}: only http and https are allowed"
+        )));
+    }
+    if url.len() == scheme_end + 3 {
+        return Err(Error::Value(format!("URL has no host: {url:?}")));
+    }
+    Ok(())
+}
+
+/// "Name: value" (or "Name:" to remove a header curl would add): a token name, no CR/LF/NUL.
+pub fn check_header_line(line: &str) -> Result<(), Error> {
+    if has_ctl(line) {
+        return Err(Error::Value(format!(
+            "header must not contain CR, LF or NUL: {line:?}"
+        )));
+    }
+    // "Name: value", or "Name;" which is curl's way to send a header with an empty value.
+    let name = match line.split_once(':') {
+        Some((name, _)) => name,
+        None => line.strip_suffix(';').unwrap_or(""),
+    };
+    if !is_token(name) {
+        return Err(Error::Value(format!("invalid header name in {line:?}")));
+    }
+    Ok(())
+}
+
+fn header_named(lines: &[String], name: &str) -> bool {
+    lines.iter().any(|l| {
+        l.split_once(':')
+            .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+    })
+}
+
+/// Sets every option of one request on a freshly reset handle.
+pub fn prepare(easy: &mut Easy, spec: RequestSpec<'_>) -> Result<(), Error> {
+    check_method(spec.method)?;
+    check_url(spec.url)?;
+    for line in &spec.header_lines {
+        check_header_line(line)?;
+    }
+    let url = cstring("URL", spec.url)?;
+    let mut lines = spec.header_lines;
+    let set = |r: Result<(), CURLcode>| r.map_err(curl_error);
+
+    set(easy.set_cstr(curl_sys::CURLOPT_URL, &url))?;
+    set(easy.set_long(curl_sys::CURLOPT_PIPEWAIT, 1))?;
+    set(easy.set_long(curl_sys::CURLOPT_HTTP_VERSION, spec.http_version.as_long()))?;
+    if !spec.user_agent.is_empty() {
+        set(easy.set_cstr(
+            curl_sys::CURLOPT_USERAGENT,
+            &cstring("user agent", spec.user_agent)?,
+        ))?;
+    }
+
+    let method = spec.method;
+    let body = match (method, spec.body) {
+        // HEAD never carries a body and must not wait for one (CURLOPT_NOBODY).
+        ("HEAD", _) => None,
+        (_, Some(body)) => Some(body),
+        // POST, PUT and PATCH without a body still say Content-Length: 0.
+        ("POST" | "PUT" | "PATCH", None) => Some(Vec::new()),
+        (_, None) => None,
+    };
+    let plain_get = method == "GET" && body.is_none();
+    if method == "HEAD" {
+        set(easy.set_long(curl_sys::CURLOPT_NOBODY, 1))?;
+    }
+    if let Some(body) = body {
+        set(easy.set_body(body))?;
+        if !header_named(&lines, "expect") {
+            // No 100-continue round trip: load tests want the body sent at once.
+            lines.push("Expect:".to_string());
+        }
+    }
+    if !plain_get && method != "POST" && method != "HEAD" {
+        set(easy.set_cstr(curl_sys::CURLOPT_CUSTOMREQUEST, &cstring("method", method)?))?;
+    }
+
+    if !lines.is_empty() {
+        let c_lines = lines
+            .iter()
+            .map(|l| cstring("header", l))
+            .collect::<Result<Vec<_>, _>>()?;
+        easy.set_headers(&c_lines).map_err(Error::Internal)?;
+    }
+    if let Some(cookie) = spec.cookie {
+        set(easy.set_cstr(curl_sys::CURLOPT_COOKIE, &cstring("cookie", cookie)?))?;
+    }
+    if let Some((user, password)) = spec.auth {
+        set(easy.set_long(
+            curl_sys::CURLOPT_HTTPAUTH,
+            curl_sys::CURLAUTH_BASIC as std::ffi::c_long,
+        ))?;
+        set(easy.set_cstr(curl_sys::CURLOPT_USERNAME, &cstring("auth user", &user)?))?;
+        set(easy.set_cstr(
+            curl_sys::CURLOPT_PASSWORD,
+            &cstring("auth password", &password)?,
+        ))?;
+    }
+    if let Some((key, cert)) = spec.cert {
+        set(easy.set_cstr(curl_sys::CURLOPT_SSLKEY, &cstring("cert key path", &key)?))?;
+        set(easy.set_cstr(curl_sys::CURLOPT_SSLCERT, &cstring("cert path", &cert)?))?;
+    }
+    match spec.verify {
+        Verify::Off => {
+            set(easy.set_long(curl_sys::CURLOPT_SSL_VERIFYPEER, 0))?;
+            set(easy.set_long(curl_sys::CURLOPT_SSL_VERIFYHOST, 0))?;
+        }
+        Verify::On { ca_file, ca_path } => {
+            set(easy.set_long(curl_sys::CURLOPT_SSL_VERIFYPEER, 1))?;
+            set(easy.set_long(curl_sys::CURLOPT_SSL_VERIFYHOST, 2))?;
+            if let Some(f) = ca_file {
+                set(easy.set_cstr(curl_sys::CURLOPT_CAINFO, &cstring("CA file", &f)?))?;
+            }
+            if let Some(p) = ca_path {
+                set(easy.set_cstr(curl_sys::CURLOPT_CAPATH, &cstring("CA path", &p)?))?;
+            }
+        }
+    }
+    if spec.timeout_ms > 0 {
+        set(easy.set_long(
+            curl_sys::CURLOPT_TIMEOUT_MS,
+            spec.timeout_ms as std::ffi::c_long,
+        ))?;
+    }
+    if spec.connect_timeout_ms > 0 {
+        set(easy.set_long(
+            curl_sys::CURLOPT_CONNECTTIMEOUT_MS,
+            spec.connect_timeout_ms as std::ffi::c_long,
+        ))?;
+    }
+    set(easy.set_max_body(spec.max_body))?;
+    Ok(())
+}
+
+/// Turns a finished handle into a response, or the error that ended it.
+pub fn complete(py: Python<'_>, easy: &mut Easy, code: CURLcode) -> Result<Py<RawResponse>, Error> {
+    if code != curl_sys::CURLE_OK {
+        if easy.buffers().body_too_large || code == BODY_TOO_LARGE {
+            return Err(Error::Curl {
+                code: BODY_TOO_LARGE,
+                text: format!(
+                    "response body larger than max_body_size ({} bytes)",
+                    easy.buffers().max_body
+                ),
+            });
+        }
+        return Err(Error::Curl {
+            code,
+            text: easy.error_text(code),
+        });
+    }
+    if !easy.buffers().headers_complete {
+        return Err(Error::Curl {
+            code: WEIRD_SERVER_REPLY,
+            text: "the server closed the connection before the end of the response headers".into(),
+        });
+    }
+    let info = easy.info().map_err(curl_error)?;
+    let body = easy.take_body();
+    let header = easy.take_header();
+    Py::new(py, RawResponse::new(py, info, &body, &header))
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_http_and_https_urls() {
+        assert!(check_url("http://127.0.0.1/").is_ok());
+        assert!(check_url("HTTPS://localhost:8443/x?y").is_ok());
+        for bad in [
+            "file:///etc/passwd",
+            "gopher://h/",
+            "dict://h/",
+            "ftp://h/",
+            "127.0.0.1/",
+            "http://",
+            "http://h/\r\nX: y",
+            "http://h/ a",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn header_injection_is_refused() {
+        assert!(check_header_line("X-A: b").is_ok());
+        assert!(check_header_line("Expect:").is_ok());
+        assert!(check_header_line("X-Empty;").is_ok());
+        for bad in [
+            "X-A: b\r\nX-B: c",
+            "X-A: b\nc",
+            "X-A: b\0",
+            "Bad Name: v",
+            ": v",
+            "noval",
+        ] {
+            assert!(check_header_line(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn methods_are_tokens() {
+        assert!(check_method("GET").is_ok());
+        assert!(check_method("PROPFIND").is_ok());
+        for bad in ["", "GET /", "G\r\nET", "GE\0T"] {
+            assert!(check_method(bad).is_err(), "{bad:?}");
+        }
+    }
+}

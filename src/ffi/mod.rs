@@ -1,0 +1,135 @@
+//! The FFI boundary: the only module allowed to use `unsafe`.
+//!
+//! Every libcurl handle is wrapped in an RAII type here (`Easy`, `Multi`, `Share`) with typed
+//! setters and getters; the rest of the crate is safe Rust over these types. Each `unsafe` block
+//! carries a `// SAFETY:` comment; the invariants are collected in docs/DESIGN.md.
+#![allow(unsafe_code)]
+
+mod easy;
+mod multi;
+mod share;
+
+use std::ffi::{c_char, CStr};
+use std::sync::Once;
+
+pub use curl_sys::CURLcode;
+pub use easy::{Easy, EasyInfo, HttpVersion};
+pub use multi::{
+    multi_strerror, Multi, MultiEvents, SocketInterest, CSELECT_IN, CSELECT_OUT, SOCKET_TIMEOUT,
+};
+pub use share::{Share, ShareScope};
+
+/// Constants newer than the bindings in `curl-sys` (values from curl 8.22's curl.h).
+pub(crate) mod consts {
+    use curl_sys::{CURLoption, CURLINFO};
+    const CURLOPTTYPE_STRINGPOINT: CURLoption = 10000;
+    const CURLINFO_LONG: CURLINFO = 0x200000;
+    const CURLINFO_OFF_T: CURLINFO = 0x600000;
+    pub const CURLOPT_PROTOCOLS_STR: CURLoption = CURLOPTTYPE_STRINGPOINT + 318;
+    pub const CURLOPT_REDIR_PROTOCOLS_STR: CURLoption = CURLOPTTYPE_STRINGPOINT + 319;
+    pub const CURLINFO_HTTP_VERSION: CURLINFO = CURLINFO_LONG + 46;
+    pub const CURLINFO_TOTAL_TIME_T: CURLINFO = CURLINFO_OFF_T + 50;
+    pub const CURLINFO_NAMELOOKUP_TIME_T: CURLINFO = CURLINFO_OFF_T + 51;
+    pub const CURLINFO_CONNECT_TIME_T: CURLINFO = CURLINFO_OFF_T + 52;
+    pub const CURLINFO_PRETRANSFER_TIME_T: CURLINFO = CURLINFO_OFF_T + 53;
+    pub const CURLINFO_STARTTRANSFER_TIME_T: CURLINFO = CURLINFO_OFF_T + 54;
+    pub const CURLINFO_APPCONNECT_TIME_T: CURLINFO = CURLINFO_OFF_T + 56;
+    pub const CURLINFO_XFER_ID: CURLINFO = CURLINFO_OFF_T + 63;
+    pub const CURLINFO_CONN_ID: CURLINFO = CURLINFO_OFF_T + 64;
+    pub const CURLINFO_QUEUE_TIME_T: CURLINFO = CURLINFO_OFF_T + 65;
+    pub const CURLINFO_SIZE_UPLOAD_T: CURLINFO = CURLINFO_OFF_T + 7;
+    pub const CURLINFO_SIZE_DOWNLOAD_T: CURLINFO = CURLINFO_OFF_T + 8;
+}
+
+static GLOBAL_INIT: Once = Once::new();
+
+/// `curl_global_init` exactly once per process, before any handle is made.
+pub fn global_init() {
+    GLOBAL_INIT.call_once(|| {
+        // SAFETY: called once, guarded by `Once`, before any other libcurl call of ours.
+        let rc = unsafe { curl_sys::curl_global_init(curl_sys::CURL_GLOBAL_ALL) };
+        assert_eq!(rc, curl_sys::CURLE_OK, "curl_global_init failed");
+    });
+}
+
+/// curl's own text for an error code (`curl_easy_strerror`).
+pub fn strerror(code: CURLcode) -> String {
+    // SAFETY: curl_easy_strerror returns a pointer to a static NUL-terminated string for any code.
+    unsafe { cstr_to_string(curl_sys::curl_easy_strerror(code)) }.unwrap_or_default()
+}
+
+/// Copies a C string owned by libcurl into Rust, or None for NULL.
+///
+/// # Safety
+/// `ptr` must be NULL or point to a NUL-terminated string valid for the duration of the call.
+unsafe fn cstr_to_string(ptr: *const c_char) -> Option<String> {
+    if ptr.is_null() {
+        None
+    } else {
+        // SAFETY: non-null and NUL-terminated per the caller's contract.
+        Some(
+            unsafe { CStr::from_ptr(ptr) }
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
+
+/// What the bundled libcurl was built with: shown by `acurl_rs.curl_version()` / `build_info()`.
+#[derive(Debug, Clone)]
+pub struct VersionInfo {
+    pub curl: String,
+    pub version: String,
+    pub ssl: String,
+    pub libz: String,
+    pub nghttp2: String,
+    pub protocols: Vec<String>,
+    pub features: Vec<String>,
+    pub host: String,
+}
+
+pub fn version_info() -> VersionInfo {
+    global_init();
+    // SAFETY: curl_version_info returns a pointer to static data that lives for the process;
+    // the struct layout for CURLVERSION_TENTH is the one curl-sys declares (curl >= 7.72).
+    unsafe {
+        let full = cstr_to_string(curl_sys::curl_version()).unwrap_or_default();
+        let info = &*curl_sys::curl_version_info(curl_sys::CURLVERSION_TENTH);
+        VersionInfo {
+            curl: full,
+            version: cstr_to_string(info.version).unwrap_or_default(),
+            ssl: cstr_to_string(info.ssl_version).unwrap_or_default(),
+            libz: cstr_to_string(info.libz_version).unwrap_or_default(),
+            nghttp2: cstr_to_string(info.nghttp2_version).unwrap_or_default(),
+            protocols: cstr_array(info.protocols),
+            features: cstr_array(info.feature_names),
+            host: cstr_to_string(info.host).unwrap_or_default(),
+        }
+    }
+}
+
+/// # Safety
+/// `list` must be NULL or a NULL-terminated array of valid C strings.
+unsafe fn cstr_array(list: *const *const c_char) -> Vec<String> {
+    let mut out = Vec::new();
+    if list.is_null() {
+        return out;
+    }
+    let mut i = 0;
+    loop {
+        // SAFETY: the array is NULL-terminated, so every index up to the terminator is valid.
+        let item = unsafe { *list.add(i) };
+        if item.is_null() {
+            break;
+        }
+        // SAFETY: each entry is a valid NUL-terminated static string.
+        out.extend(unsafe { cstr_to_string(item) });
+        i += 1;
+    }
+    out
+}
+
+/// Runs `f`, turning a panic into `None` so that it never unwinds into C.
+pub(crate) fn no_unwind<R>(f: impl FnOnce() -> R) -> Option<R> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
+}

@@ -1,0 +1,51 @@
+//! `acurl_rs._acurl_rs`: the native module. This file only registers what the others define.
+
+mod easy;
+mod error;
+mod ffi;
+mod multi;
+mod response;
+mod session;
+mod share;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// The bundled libcurl's version line, e.g. "libcurl/8.22.0 OpenSSL/3.5.0 zlib/1.3 nghttp2/1.68.1".
+#[pyfunction]
+fn curl_version() -> String {
+    ffi::version_info().curl
+}
+
+/// What this build was made with: curl, TLS library, nghttp2, zlib, protocols and features.
+#[pyfunction]
+fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let v = ffi::version_info();
+    let d = PyDict::new(py);
+    d.set_item("curl", v.version)?;
+    d.set_item("curl_version", v.curl)?;
+    d.set_item("ssl", v.ssl)?;
+    d.set_item("nghttp2", v.nghttp2)?;
+    d.set_item("libz", v.libz)?;
+    d.set_item("host", v.host)?;
+    d.set_item("protocols", v.protocols)?;
+    d.set_item("features", v.features)?;
+    d.set_item("acurl_rs", env!("CARGO_PKG_VERSION"))?;
+    d.set_item("static", true)?;
+    Ok(d)
+}
+
+// The module relies on the GIL: every class is thread-confined (`unsendable`) and libcurl
+// callbacks assume no concurrent Python; free-threading is a later, deliberate step.
+#[pymodule(gil_used = true)]
+fn _acurl_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    ffi::global_init();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(curl_version, m)?)?;
+    m.add_function(wrap_pyfunction!(build_info, m)?)?;
+    m.add_class::<multi::NativeWrapper>()?;
+    m.add_class::<multi::Driver>()?;
+    m.add_class::<session::NativeSession>()?;
+    m.add_class::<response::RawResponse>()?;
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! The native side of `Session`: a share handle, its pool of idle easy handles, and the door to
+//! the wrapper's engine. Python-facing argument handling lives here; the transfer itself in
+//! `easy.rs`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use pyo3::prelude::*;
+
+use crate::easy::{prepare, EasyPool, RequestSpec, Verify};
+use crate::error::Error;
+use crate::ffi::{HttpVersion, ShareScope};
+use crate::multi::{Engine, NativeWrapper};
+use crate::share::SessionShare;
+
+/// Everything that dies when a session closes: the share (and with it, in "session" scope, its
+/// connections) and the idle handles that point at it.
+struct Open {
+    share: SessionShare,
+    pool: Rc<RefCell<EasyPool>>,
+}
+
+#[pyclass(unsendable, weakref, module = "acurl_rs._acurl_rs")]
+pub struct NativeSession {
+    engine: Rc<Engine>,
+    open: Option<Open>,
+    id: u64,
+}
+
+pub fn parse_http_version(s: &str) -> Result<HttpVersion, Error> {
+    match s {
+        "auto" => Ok(HttpVersion::Auto),
+        "1.1" => Ok(HttpVersion::Http11),
+        "2" => Ok(HttpVersion::Http2),
+        "2-prior-knowledge" => Ok(HttpVersion::Http2PriorKnowledge),
+        _ => Err(Error::Value(format!("Invalid http_version: {s}"))),
+    }
+}
+
+fn seconds_to_ms(what: &str, s: Option<f64>) -> Result<i64, Error> {
+    match s {
+        None => Ok(0),
+        Some(v) if v.is_finite() && v > 0.0 => Ok(((v * 1000.0).ceil() as i64).max(1)),
+        Some(v) => Err(Error::Value(format!(
+            "{what} must be a positive number of seconds, got {v}"
+        ))),
+    }
+}
+
+impl NativeSession {
+    fn open(&self) -> Result<&Open, Error> {
+        self.open
+            .as_ref()
+            .ok_or(Error::Closed("the session is closed"))
+    }
+}
+
+#[pymethods]
+impl NativeSession {
+    #[new]
+    #[pyo3(signature = (wrapper, connection_scope="session", share_lock_callbacks=true))]
+    fn new(
+        wrapper: PyRef<'_, NativeWrapper>,
+        connection_scope: &str,
+        share_lock_callbacks: bool,
+    ) -> PyResult<NativeSession> {
+        let scope = match connection_scope {
+            "session" => ShareScope::Session,
+            "wrapper" => ShareScope::Wrapper,
+            other => {
+                return Err(Error::Value(format!(
+                    "Invalid connection_scope: {other} (expected \"session\" or \"wrapper\")"
+                ))
+                .into())
+            }
+        };
+        let engine = wrapper.engine().clone();
+        engine.check_usable()?;
+        let share = SessionShare::new(scope, share_lock_callbacks)?;
+        let pool = Rc::new(RefCell::new(EasyPool::new(share.handle())));
+        let id = engine.new_session_id();
+        Ok(NativeSession {
+            engine,
+            open: Some(Open { share, pool }),
+            id,
+        })
+    }
+
+    /// Starts one transfer; returns (future, token). The token cancels it.
+    #[pyo3(signature = (method, url, headers, body, cookie, auth, cert, timeout, connect_timeout,
+                        verify, ca_file, ca_path, http_version, max_body_size, user_agent))]
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        headers: Vec<String>,
+        body: Option<Vec<u8>>,
+        cookie: Option<&str>,
+        auth: Option<(String, String)>,
+        cert: Option<(String, String)>,
+        timeout: Option<f64>,
+        connect_timeout: Option<f64>,
+        verify: bool,
+        ca_file: Option<String>,
+        ca_path: Option<String>,
+        http_version: &str,
+        max_body_size: Option<u64>,
+        user_agent: &str,
+    ) -> PyResult<(Py<PyAny>, usize)> {
+        let open = self.open()?;
+        self.engine.check_usable()?;
+        let spec = RequestSpec {
+            method,
+            url,
+            header_lines: headers,
+            body,
+            cookie,
+            auth,
+            cert,
+            timeout_ms: seconds_to_ms("timeout", timeout)?,
+            connect_timeout_ms: seconds_to_ms("connect_timeout", connect_timeout)?,
+            verify: if verify {
+                Verify::On { ca_file, ca_path }
+            } else {
+                Verify::Off
+            },
+            http_version: parse_http_version(http_version)?,
+            max_body: max_body_size.unwrap_or(0),
+            user_agent,
+        };
+        let mut easy = open.pool.borrow_mut().get()?;
+        if let Err(err) = prepare(&mut easy, spec) {
+            if easy.reset().is_ok() {
+                open.pool.borrow_mut().put(easy);
+            }
+            return Err(err.into());
+        }
+        self.engine.start(py, easy, &open.pool, self.id)
+    }
+
+    /// Removes a transfer whose awaiting task was cancelled; unknown tokens are ignored.
+    fn cancel(&self, token: usize) {
+        self.engine.cancel(token);
+    }
+
+    /// The jar as Netscape cookie-file lines (CURLINFO_COOKIELIST).
+    fn cookie_lines(&self) -> PyResult<Vec<String>> {
+        Ok(self.open()?.share.cookie_lines()?)
+    }
+
+    /// One CURLOPT_COOKIELIST command: "ALL", "SESS", a "Set-Cookie:" or Netscape line.
+    fn cookie_command(&mut self, command: &str) -> PyResult<()> {
+        let open = self
+            .open
+            .as_mut()
+            .ok_or(Error::Closed("the session is closed"))?;
+        Ok(open.share.cookie_command(command)?)
+    }
+
+    /// Fails requests still in flight, then frees the idle handles and (once the failed
+    /// transfers have released it) the share with its connections.
+    fn close(&mut self, py: Python<'_>) {
+        if self.open.is_some() {
+            self.engine.abort(
+                py,
+                Some(self.id),
+                "the session was closed with the request in flight",
+            );
+            self.open = None;
+        }
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.open.is_none()
+    }
+}
+
+impl Drop for NativeSession {
+    fn drop(&mut self) {
+        // A collected session behaves as a closed one: its transfers fail instead of hanging.
+        if self.open.is_some() {
+            Python::attach(|py| {
+                self.engine.abort(
+                    py,
+                    Some(self.id),
+                    "the session was garbage-collected with the request in flight",
+                )
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_versions_parse_and_bad_ones_are_value_errors() {
+        assert_eq!(parse_http_version("2").unwrap(), HttpVersion::Http2);
+        assert!(
+            matches!(parse_http_version("3"), Err(Error::Value(m)) if m == "Invalid http_version: 3")
+        );
+    }
+
+    #[test]
+    fn timeouts_round_up_to_a_millisecond() {
+        assert_eq!(seconds_to_ms("t", Some(0.0001)).unwrap(), 1);
+        assert_eq!(seconds_to_ms("t", Some(2.5)).unwrap(), 2500);
+        assert_eq!(seconds_to_ms("t", None).unwrap(), 0);
+        assert!(seconds_to_ms("t", Some(-1.0)).is_err());
+        assert!(seconds_to_ms("t", Some(f64::NAN)).is_err());
+    }
+}

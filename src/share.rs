@@ -1,0 +1,84 @@
+//! A session's libcurl share handle and its cookie jar.
+//!
+//! The share always holds the cookie jar; in "session" scope it also holds the connection pool,
+//! DNS cache and TLS session cache, so one session behaves as one virtual user. Locking: libcurl
+//! calls the lock callbacks only when set, and sharing is only unsafe across threads. The share
+//! and every type holding it are `!Send` (`Rc`), and the Python classes that own them are
+//! `unsendable`, so the share never leaves its event loop's thread and the installed lock
+//! callbacks can be no-ops. See docs/DESIGN.md for the measured cost of those callbacks.
+
+use std::ffi::CString;
+use std::rc::Rc;
+
+use crate::error::Error;
+use crate::ffi::{Easy, Share, ShareScope};
+
+pub struct SessionShare {
+    share: Rc<Share>,
+    /// A handle that is never added to a multi: the door to the shared cookie jar.
+    jar: Easy,
+}
+
+impl SessionShare {
+    pub fn new(scope: ShareScope, lock_callbacks: bool) -> Result<SessionShare, Error> {
+        let share = Rc::new(Share::new(scope, lock_callbacks).map_err(Error::Internal)?);
+        let mut jar = Easy::new().map_err(Error::Internal)?;
+        jar.attach_share(share.clone()).map_err(curl_internal)?;
+        Ok(SessionShare { share, jar })
+    }
+
+    pub fn handle(&self) -> Rc<Share> {
+        self.share.clone()
+    }
+
+    /// The whole jar as Netscape cookie-file lines.
+    pub fn cookie_lines(&self) -> Result<Vec<String>, Error> {
+        self.jar.cookie_list().map_err(curl_internal)
+    }
+
+    /// Feeds one CURLOPT_COOKIELIST command: a "Set-Cookie:" line, a Netscape line, "ALL",
+    /// "SESS", "FLUSH" or "RELOAD".
+    pub fn cookie_command(&mut self, command: &str) -> Result<(), Error> {
+        let line = CString::new(command)
+            .map_err(|_| Error::Value("cookie line must not contain NUL".into()))?;
+        self.jar
+            .set_cstr(curl_sys::CURLOPT_COOKIELIST, &line)
+            .map_err(curl_internal)
+    }
+}
+
+fn curl_internal(code: crate::ffi::CURLcode) -> Error {
+    Error::Curl {
+        code,
+        text: crate::ffi::strerror(code),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_set_erase_session_and_all() {
+        let mut s = SessionShare::new(ShareScope::Session, true).unwrap();
+        s.cookie_command("Set-Cookie: sess=1; domain=example.test")
+            .unwrap();
+        s.cookie_command(
+            "Set-Cookie: keep=2; domain=example.test; expires=Fri, 01 Jan 2100 00:00:00 GMT",
+        )
+        .unwrap();
+        assert_eq!(s.cookie_lines().unwrap().len(), 2);
+        s.cookie_command("SESS").unwrap();
+        let left = s.cookie_lines().unwrap();
+        assert_eq!(left.len(), 1);
+        assert!(left[0].contains("\tkeep\t2"), "{left:?}");
+        s.cookie_command("ALL").unwrap();
+        assert!(s.cookie_lines().unwrap().is_empty());
+    }
+
+    #[test]
+    fn nul_in_cookie_command_is_refused() {
+        let mut s = SessionShare::new(ShareScope::Wrapper, true).unwrap();
+        assert!(matches!(s.cookie_command("a\0b"), Err(Error::Value(_))));
+    }
+}
