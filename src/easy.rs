@@ -122,7 +122,12 @@ pub fn check_url(url: &str) -> Result<(), Error> {
             "unsupported URL scheme {scheme:?}: only http and https are allowed"
         )));
     }
-    if url.len() == scheme_end + 3 {
+    // The authority runs to the first "/", "?" or "#"; its host part (after any userinfo)
+    // must not be empty, or curl would take a path segment for the host.
+    let rest = &url[scheme_end + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host_port.is_empty() || host_port.starts_with(':') {
         return Err(Error::Value(format!("URL has no host: {url:?}")));
     }
     Ok(())
@@ -153,6 +158,12 @@ fn header_named(lines: &[String], name: &str) -> bool {
     })
 }
 
+/// `ACURL_RS_CURL_VERBOSE=1` makes libcurl trace every transfer to stderr (diagnostics only).
+fn curl_verbose() -> bool {
+    static VERBOSE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *VERBOSE.get_or_init(|| std::env::var_os("ACURL_RS_CURL_VERBOSE").is_some_and(|v| v == "1"))
+}
+
 /// Sets every option of one request on a freshly reset handle.
 pub fn prepare(easy: &mut Easy, spec: RequestSpec<'_>) -> Result<(), Error> {
     check_method(spec.method)?;
@@ -165,6 +176,9 @@ pub fn prepare(easy: &mut Easy, spec: RequestSpec<'_>) -> Result<(), Error> {
     let set = |r: Result<(), CURLcode>| r.map_err(curl_error);
 
     set(easy.set_cstr(curl_sys::CURLOPT_URL, &url))?;
+    if curl_verbose() {
+        set(easy.set_long(curl_sys::CURLOPT_VERBOSE, 1))?;
+    }
     set(easy.set_long(curl_sys::CURLOPT_PIPEWAIT, 1))?;
     set(easy.set_long(curl_sys::CURLOPT_HTTP_VERSION, spec.http_version.as_long()))?;
     if !spec.user_agent.is_empty() {
@@ -301,6 +315,9 @@ mod tests {
             "127.0.0.1/",
             "http://",
             "http://h/\r\nX: y",
+            "http:///name/x",
+            "http://user@/x",
+            "http://:80/",
             "http://h/ a",
         ] {
             assert!(check_url(bad).is_err(), "{bad}");

@@ -373,13 +373,18 @@ impl Engine {
             .and_then(|d| d.is_truthy())
             .unwrap_or(true);
         if !already_done {
-            let outcome = complete(py, &mut transfer.easy, code);
-            let _ = match outcome {
+            // Whether any response byte arrived: a request that got none may be retried safely.
+            let buffers = transfer.easy.buffers();
+            let response_started = !buffers.header.is_empty() || !buffers.body.is_empty();
+            let _ = match complete(py, &mut transfer.easy, code) {
                 Ok(response) => future.call_method1(intern!(py, "set_result"), (response,)),
-                Err(err) => future.call_method1(
-                    intern!(py, "set_exception"),
-                    (err.into_pyerr(py).into_value(py),),
-                ),
+                Err(err) => {
+                    let exc = err.into_pyerr(py).into_value(py);
+                    let _ = exc
+                        .bind(py)
+                        .setattr(intern!(py, "response_started"), response_started);
+                    future.call_method1(intern!(py, "set_exception"), (exc,))
+                }
             };
         }
         recycle(transfer.easy, &transfer.pool);

@@ -18,7 +18,7 @@ from urllib.parse import urlencode, urlsplit
 from . import _acurl_rs
 from .cabundle import find_ca_bundle
 from .cookies import Cookie, _Cookie, parse_cookie_string
-from .errors import RequestError, UnsupportedProtocolError
+from .errors import AcurlError, RequestError, UnsupportedProtocolError
 from .request import Request
 from .response import _Response
 
@@ -31,6 +31,11 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Headers that carry credentials: never sent on to another origin by a redirect.
 _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _BODY_HEADERS = frozenset({"content-type", "content-length", "transfer-encoding"})
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+# The connection died under the request (empty reply, send or receive failure, HTTP/2 framing
+# or stream error such as REFUSED_STREAM or GOAWAY): a busy server closing a kept-alive connection.
+_RETRYABLE_CODES = frozenset({16, 52, 55, 56, 92})
+_DEFAULT_RETRIES = 2
 
 
 class ArgumentError(TypeError, ValueError):
@@ -57,6 +62,14 @@ def _check_seconds(name: str, value: Any) -> float | None:
     if not value > 0:
         raise ValueError(f"{name} must be positive, got {value!r}")
     return float(value)
+
+
+def _check_retries(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ArgumentError("retries must be an int")
+    if value < 0:
+        raise ValueError(f"retries must be >= 0, got {value}")
+    return value
 
 
 def _resolve_verify(verify: Any) -> tuple[bool, str | None, str | None]:
@@ -192,6 +205,7 @@ class CurlWrapper:
         connect_timeout: float | None = None,
         headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         max_body_size: int | None = None,
+        retries: int = _DEFAULT_RETRIES,
         _share_lock_callbacks: bool = True,
     ) -> Session:
         """A new session: its own cookie jar and, in "session" scope, its own connections,
@@ -205,6 +219,7 @@ class CurlWrapper:
             connect_timeout=connect_timeout,
             headers=headers,
             max_body_size=max_body_size,
+            retries=retries,
             share_lock_callbacks=_share_lock_callbacks,
         )
 
@@ -246,6 +261,7 @@ class Session:
         connect_timeout: float | None = None,
         headers: Any = None,
         max_body_size: int | None = None,
+        retries: int = _DEFAULT_RETRIES,
         share_lock_callbacks: bool = True,
     ) -> None:
         if not isinstance(wrapper, CurlWrapper):
@@ -260,6 +276,7 @@ class Session:
         self._timeout = _check_seconds("timeout", timeout)
         self._connect_timeout = _check_seconds("connect_timeout", connect_timeout)
         self._max_body_size = self._check_max_body(max_body_size)
+        self._retries = _check_retries(retries)
         self.headers: dict[str, str] = dict(_header_pairs(headers))
         self.response_callback: ResponseCallback | None = None
         self._native: _acurl_rs.NativeSession | None = None
@@ -335,6 +352,7 @@ class Session:
         verify: Any = _UNSET,
         http_version: str | None = None,
         max_body_size: int | None = _UNSET,
+        retries: int = _UNSET,
     ) -> _Response:
         """Sends one request (following redirects as acurl did) and returns the response."""
         if isinstance(method, bytes):
@@ -381,6 +399,7 @@ class Session:
             if max_body_size is _UNSET
             else self._check_max_body(max_body_size),
             cert=cert,
+            retries=self._retries if retries is _UNSET else _check_retries(retries),
         )
         native = self._open()
         history: list[_Response] = []
@@ -411,30 +430,39 @@ class Session:
         options: _TransferOptions,
     ) -> _Response:
         verify, ca_file, ca_path = options.verify
-        start_us = time.time_ns() // 1000
-        future, token = native.start(
-            request.method_str,
-            request.url,
-            [f"{n}: {v}" if v else f"{n};" for n, v in pairs],
-            request.data,
-            cookie,
-            request.auth,
-            options.cert,
-            options.timeout,
-            options.connect_timeout,
-            verify,
-            ca_file,
-            ca_path,
-            options.http_version,
-            options.max_body_size,
-            _USER_AGENT,
-        )
-        try:
-            raw = await future
-        except asyncio.CancelledError:
-            native.cancel(token)
-            raise
-        return _Response(raw, request, start_us, native)
+        header_lines = [f"{n}: {v}" if v else f"{n};" for n, v in pairs]
+        retries = 0
+        while True:
+            start_us = time.time_ns() // 1000
+            future, token = native.start(
+                request.method_str,
+                request.url,
+                header_lines,
+                request.data,
+                cookie,
+                request.auth,
+                options.cert,
+                options.timeout,
+                options.connect_timeout,
+                verify,
+                ca_file,
+                ca_path,
+                options.http_version,
+                options.max_body_size,
+                _USER_AGENT,
+            )
+            try:
+                raw = await future
+            except asyncio.CancelledError:
+                native.cancel(token)
+                raise
+            except AcurlError as exc:
+                if retries < options.retries and _safe_to_retry(exc, request.method_str):
+                    retries += 1
+                    continue
+                exc.retries = retries
+                raise
+            return _Response(raw, request, start_us, native, retries)
 
     # Cookies -----------------------------------------------------------------------------
     def get_cookie_list(self) -> list[str]:
@@ -490,7 +518,15 @@ class Session:
 
 
 class _TransferOptions:
-    __slots__ = ("cert", "connect_timeout", "http_version", "max_body_size", "timeout", "verify")
+    __slots__ = (
+        "cert",
+        "connect_timeout",
+        "http_version",
+        "max_body_size",
+        "retries",
+        "timeout",
+        "verify",
+    )
 
     def __init__(
         self,
@@ -501,13 +537,26 @@ class _TransferOptions:
         http_version: str,
         max_body_size: int | None,
         cert: tuple[str, str] | None,
+        retries: int,
     ) -> None:
+        self.retries = retries
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.verify = verify
         self.http_version = http_version
         self.max_body_size = max_body_size
         self.cert = cert
+
+
+def _safe_to_retry(exc: AcurlError, method: str) -> bool:
+    """A request is sent again only if the server provably never answered it (the connection
+    died or the stream was refused before any response byte) and repeating it is harmless
+    (an idempotent method, RFC 9110 section 9.2.2)."""
+    return (
+        exc.code in _RETRYABLE_CODES
+        and not getattr(exc, "response_started", True)
+        and method in _IDEMPOTENT_METHODS
+    )
 
 
 def _next_hop(
