@@ -140,15 +140,44 @@ pub fn check_header_line(line: &str) -> Result<(), Error> {
             "header must not contain CR, LF or NUL: {line:?}"
         )));
     }
-    // "Name: value", or "Name;" which is curl's way to send a header with an empty value.
+    // "Name: value" as the Python layer writes it, "Name:" (remove a header curl would add) or
+    // "Name;" (curl's way to send an empty value). A colon inside the name ("Host:evil: v")
+    // would otherwise make the text after it a value of another header.
     let name = match line.split_once(':') {
-        Some((name, _)) => name,
+        Some((name, rest)) if rest.is_empty() || rest.starts_with(' ') => name,
+        Some(_) => "",
         None => line.strip_suffix(';').unwrap_or(""),
     };
     if !is_token(name) {
         return Err(Error::Value(format!("invalid header name in {line:?}")));
     }
     Ok(())
+}
+
+/// The body's framing is ours to state: a caller's Content-Length is replaced by the real one
+/// (a wrong one would desynchronise the connection), and only "chunked" may be asked for as a
+/// Transfer-Encoding.
+fn framing_checked(lines: Vec<String>) -> Result<Vec<String>, Error> {
+    let mut kept = Vec::with_capacity(lines.len());
+    for line in lines {
+        let (name, value) = line
+            .split_once(':')
+            .unwrap_or((line.trim_end_matches(';'), ""));
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("transfer-encoding")
+            && !value.trim().eq_ignore_ascii_case("chunked")
+        {
+            return Err(Error::Value(format!(
+                "Transfer-Encoding {:?} is not supported: only \"chunked\" may be requested",
+                value.trim()
+            )));
+        }
+        kept.push(line);
+    }
+    Ok(kept)
 }
 
 fn header_named(lines: &[String], name: &str) -> bool {
@@ -172,7 +201,7 @@ pub fn prepare(easy: &mut Easy, spec: RequestSpec<'_>) -> Result<(), Error> {
         check_header_line(line)?;
     }
     let url = cstring("URL", spec.url)?;
-    let mut lines = spec.header_lines;
+    let mut lines = framing_checked(spec.header_lines)?;
     let set = |r: Result<(), CURLcode>| r.map_err(curl_error);
 
     set(easy.set_cstr(curl_sys::CURLOPT_URL, &url))?;
@@ -330,6 +359,8 @@ mod tests {
         assert!(check_header_line("Expect:").is_ok());
         assert!(check_header_line("X-Empty;").is_ok());
         for bad in [
+            "Host:evil: v",
+            "X-A:b",
             "X-A: b\r\nX-B: c",
             "X-A: b\nc",
             "X-A: b\0",
@@ -339,6 +370,14 @@ mod tests {
         ] {
             assert!(check_header_line(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn callers_cannot_frame_the_body() {
+        let kept = framing_checked(vec!["Content-Length: 1".into(), "X-A: b".into()]).unwrap();
+        assert_eq!(kept, vec!["X-A: b".to_string()]);
+        assert!(framing_checked(vec!["Transfer-Encoding: gzip".into()]).is_err());
+        assert!(framing_checked(vec!["transfer-encoding: chunked".into()]).is_ok());
     }
 
     #[test]

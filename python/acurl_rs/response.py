@@ -7,11 +7,11 @@ import warnings
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+from .request import Request
 from .structures import CaseInsensitiveDict
 
 if TYPE_CHECKING:
     from ._acurl_rs import NativeSession, RawResponse
-    from .request import Request
 
 # Plain values copied from libcurl's getinfo at completion, served straight from the native record.
 _RAW_FIELDS = (
@@ -51,9 +51,9 @@ class _Response:
         "_headers",
         "_headers_tuple",
         "_raw",
+        "_request",
         "_session",
         "history",
-        "request",
         "retries",
         "start_time_us",
     )
@@ -84,13 +84,14 @@ class _Response:
     def __init__(
         self,
         raw: RawResponse,
-        request: Request,
+        request: Request | tuple[Any, ...] | None,
         start_time_us: int,
         session: NativeSession | None,
         retries: int = 0,
     ) -> None:
         self._raw = raw
-        self.request = request
+        # A Request, or the arguments to build one when first asked for (most never are).
+        self._request = request
         self.start_time_us = start_time_us
         self._session = session
         self.retries = retries
@@ -98,6 +99,15 @@ class _Response:
         self._header_block: str | None = None
         self._headers: CaseInsensitiveDict | None = None
         self._headers_tuple: tuple[tuple[str, str], ...] | None = None
+
+    @property
+    def request(self) -> Request:
+        """acurl's `Request` for this hop (method as bytes, headers, cookies, data, ...)."""
+        request = self._request
+        if not isinstance(request, Request):
+            request = Request(*(request or ("GET", self.url, (), (), None, None, None)))
+            self._request = request
+        return request
 
     @property
     def start_time(self) -> int:

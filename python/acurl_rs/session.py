@@ -19,7 +19,6 @@ from . import _acurl_rs
 from .cabundle import find_ca_bundle
 from .cookies import Cookie, _Cookie, parse_cookie_string
 from .errors import AcurlError, RequestError, UnsupportedProtocolError
-from .request import Request
 from .response import _Response
 
 __all__ = ["CurlWrapper", "Session"]
@@ -36,6 +35,7 @@ _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRA
 # or stream error such as REFUSED_STREAM or GOAWAY): a busy server closing a kept-alive connection.
 _RETRYABLE_CODES = frozenset({16, 52, 55, 56, 92})
 _DEFAULT_RETRIES = 2
+_METHODS = {m: m for m in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")}
 
 
 class ArgumentError(TypeError, ValueError):
@@ -62,6 +62,24 @@ def _check_seconds(name: str, value: Any) -> float | None:
     if not value > 0:
         raise ValueError(f"{name} must be positive, got {value!r}")
     return float(value)
+
+
+def _check_max_body(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ArgumentError("max_body_size must be an int or None")
+    if value <= 0:
+        raise ValueError("max_body_size must be positive")
+    return value
+
+
+def _method_from(method: Any) -> str:
+    if isinstance(method, bytes):
+        return method.decode("ascii", "replace")
+    if not isinstance(method, str):
+        raise ArgumentError("method must be a str")
+    return str(method)
 
 
 def _check_retries(value: Any) -> int:
@@ -271,28 +289,21 @@ class Session:
         self._wrapper = wrapper
         self._scope = connection_scope
         self._lock_callbacks = bool(share_lock_callbacks)
-        self._http_version = _check_http_version(http_version)
-        self._verify = _resolve_verify(verify)
-        self._timeout = _check_seconds("timeout", timeout)
-        self._connect_timeout = _check_seconds("connect_timeout", connect_timeout)
-        self._max_body_size = self._check_max_body(max_body_size)
-        self._retries = _check_retries(retries)
+        self._defaults = _TransferOptions(
+            timeout=_check_seconds("timeout", timeout),
+            connect_timeout=_check_seconds("connect_timeout", connect_timeout),
+            verify=_resolve_verify(verify),
+            http_version=_check_http_version(http_version),
+            max_body_size=_check_max_body(max_body_size),
+            cert=None,
+            retries=_check_retries(retries),
+        )
         self.headers: dict[str, str] = dict(_header_pairs(headers))
         self.response_callback: ResponseCallback | None = None
         self._native: _acurl_rs.NativeSession | None = None
         self._closed = False
         if wrapper._native is not None:
             self._open()
-
-    @staticmethod
-    def _check_max_body(value: Any) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ArgumentError("max_body_size must be an int or None")
-        if value <= 0:
-            raise ValueError("max_body_size must be positive")
-        return value
 
     def _open(self) -> _acurl_rs.NativeSession:
         native = self._native
@@ -355,57 +366,47 @@ class Session:
         retries: int = _UNSET,
     ) -> _Response:
         """Sends one request (following redirects as acurl did) and returns the response."""
-        if isinstance(method, bytes):
-            method = method.decode("ascii", "replace")
-        if not isinstance(method, str):
-            raise ArgumentError("method must be a str")
-        method = method.upper()
-        if not isinstance(url, str):
+        # The common case (str method and URL, session defaults) takes the fewest steps: this
+        # runs once per request of a load test.
+        if type(method) is not str:
+            method = _method_from(method)
+        method = _METHODS.get(method) or method.upper()
+        if type(url) is not str:
             raise ArgumentError("url must be a string")
         if params:
             query = urlencode(params, doseq=True)
             url = f"{url}{'&' if '?' in url else '?'}{query}"
-        pairs = list(self.headers.items())
-        request_pairs = _header_pairs(headers)
-        if request_pairs:
+        pairs = list(self.headers.items()) if self.headers else []
+        if headers:
+            request_pairs = _header_pairs(headers)
             overridden = {n.lower() for n, _ in request_pairs}
             pairs = [p for p in pairs if p[0].lower() not in overridden] + request_pairs
-        cookie, cookie_tuple = _cookie_header(cookies)
+        cookie, cookie_tuple = _cookie_header(cookies) if cookies else (None, ())
         if auth is not None and not (
-            isinstance(auth, tuple) and len(auth) == 2 and all(isinstance(a, str) for a in auth)
+            type(auth) is tuple and len(auth) == 2 and all(type(a) is str for a in auth)
         ):
             raise ArgumentError(f"auth must be a 2-tuple of strings but it was: {auth!r}")
-        if cert is not None and not (
-            isinstance(cert, tuple)
-            and len(cert) == 2
-            and all(isinstance(c, (str, os.PathLike)) for c in cert)
-        ):
-            raise ArgumentError(f"cert must be a (key_path, cert_path) tuple but it was: {cert!r}")
-        if cert is not None:
-            cert = (os.fspath(cert[0]), os.fspath(cert[1]))
-        body = _body(data, json, pairs)
-        if isinstance(max_redirects, bool) or not isinstance(max_redirects, int):
+        body = _body(data, json, pairs) if data is not None or json is not None else None
+        if type(max_redirects) is not int:
             raise ArgumentError("max_redirects must be an int")
-        options = _TransferOptions(
-            timeout=self._timeout if timeout is _UNSET else _check_seconds("timeout", timeout),
-            connect_timeout=self._connect_timeout
-            if connect_timeout is _UNSET
-            else _check_seconds("connect_timeout", connect_timeout),
-            verify=self._verify if verify is _UNSET else _resolve_verify(verify),
-            http_version=self._http_version
-            if http_version is None
-            else _check_http_version(http_version),
-            max_body_size=self._max_body_size
-            if max_body_size is _UNSET
-            else self._check_max_body(max_body_size),
-            cert=cert,
-            retries=self._retries if retries is _UNSET else _check_retries(retries),
-        )
-        native = self._open()
+        options = self._defaults
+        if not (
+            timeout is _UNSET
+            and connect_timeout is _UNSET
+            and verify is _UNSET
+            and http_version is None
+            and max_body_size is _UNSET
+            and retries is _UNSET
+            and cert is None
+        ):
+            options = options.overridden(
+                timeout, connect_timeout, verify, http_version, max_body_size, retries, cert
+            )
+        native = self._native or self._open()
         history: list[_Response] = []
         while True:
-            request = Request(method, url, tuple(pairs), cookie_tuple, auth, body, cert)
-            response = await self._send(native, request, pairs, cookie, options)
+            response = await self._send(native, method, url, pairs, body, cookie, auth, options)
+            response._request = (method, url, pairs, cookie_tuple, auth, body, options.cert)
             callback = self.response_callback
             if callback is not None:
                 callback(response)
@@ -424,23 +425,27 @@ class Session:
     async def _send(
         self,
         native: _acurl_rs.NativeSession,
-        request: Request,
+        method: str,
+        url: str,
         pairs: list[tuple[str, str]],
+        body: bytes | None,
         cookie: str | None,
+        auth: tuple[str, str] | None,
         options: _TransferOptions,
     ) -> _Response:
+        """One transfer, sent again while it is safe to retry (see `_safe_to_retry`)."""
         verify, ca_file, ca_path = options.verify
-        header_lines = [f"{n}: {v}" if v else f"{n};" for n, v in pairs]
+        header_lines = [f"{n}: {v}" if v else f"{n};" for n, v in pairs] if pairs else []
         retries = 0
         while True:
             start_us = time.time_ns() // 1000
             future, token = native.start(
-                request.method_str,
-                request.url,
+                method,
+                url,
                 header_lines,
-                request.data,
+                body,
                 cookie,
-                request.auth,
+                auth,
                 options.cert,
                 options.timeout,
                 options.connect_timeout,
@@ -457,12 +462,12 @@ class Session:
                 native.cancel(token)
                 raise
             except AcurlError as exc:
-                if retries < options.retries and _safe_to_retry(exc, request.method_str):
+                if retries < options.retries and _safe_to_retry(exc, method):
                     retries += 1
                     continue
                 exc.retries = retries
                 raise
-            return _Response(raw, request, start_us, native, retries)
+            return _Response(raw, None, start_us, native, retries)
 
     # Cookies -----------------------------------------------------------------------------
     def get_cookie_list(self) -> list[str]:
@@ -546,6 +551,43 @@ class _TransferOptions:
         self.http_version = http_version
         self.max_body_size = max_body_size
         self.cert = cert
+
+    def overridden(
+        self,
+        timeout: Any,
+        connect_timeout: Any,
+        verify: Any,
+        http_version: Any,
+        max_body_size: Any,
+        retries: Any,
+        cert: Any,
+    ) -> _TransferOptions:
+        """These options with a request's own values (checked) in place of the session's."""
+        if cert is not None:
+            if not (
+                isinstance(cert, tuple)
+                and len(cert) == 2
+                and all(isinstance(c, (str, os.PathLike)) for c in cert)
+            ):
+                raise ArgumentError(
+                    f"cert must be a (key_path, cert_path) tuple but it was: {cert!r}"
+                )
+            cert = (os.fspath(cert[0]), os.fspath(cert[1]))
+        return _TransferOptions(
+            timeout=self.timeout if timeout is _UNSET else _check_seconds("timeout", timeout),
+            connect_timeout=self.connect_timeout
+            if connect_timeout is _UNSET
+            else _check_seconds("connect_timeout", connect_timeout),
+            verify=self.verify if verify is _UNSET else _resolve_verify(verify),
+            http_version=self.http_version
+            if http_version is None
+            else _check_http_version(http_version),
+            max_body_size=self.max_body_size
+            if max_body_size is _UNSET
+            else _check_max_body(max_body_size),
+            cert=cert,
+            retries=self.retries if retries is _UNSET else _check_retries(retries),
+        )
 
 
 def _safe_to_retry(exc: AcurlError, method: str) -> bool:
