@@ -1,10 +1,16 @@
 """Instructions per request with and without the share's no-op lock callbacks (callgrind).
 
 libcurl calls CURLSHOPT_LOCKFUNC/UNLOCKFUNC only when they are set; ours are no-ops made sound
-by thread confinement. This measures what installing them costs: the client runs N1 and N2
-requests under `valgrind --tool=callgrind` for each setting, and (I(N2) - I(N1)) / (N2 - N1)
-removes start-up, leaving instructions per request. nginx serves on loopback, out of process,
-so only the client is counted. Usage: python bench/callgrind_locks.py [--small 100 --large 600]
+by thread confinement. This measures what installing them costs. The client runs N requests
+on one session under `valgrind --tool=callgrind` for each setting; nginx serves on loopback,
+out of process, so only the client is counted. Two figures per cell:
+
+* the lock path: inclusive instructions of curl's Curl_share_lock/unlock (which call our
+  callbacks when set) per request: the exact cost of the callbacks;
+* the whole client per request, (I(N2) - I(N1)) / (N2 - N1): for scale. Event-loop timing
+  makes this vary by a few percent between runs, far more than the callbacks cost.
+
+Usage: python bench/callgrind_locks.py [--small 100 --large 600]
 """
 
 from __future__ import annotations
@@ -37,11 +43,36 @@ async def main(url, n, locks, verify):
     wrapper.close()
 
 url, n, locks, verify = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
+verify = True if verify == "system" else verify
 asyncio.run(main(url, n, locks, verify))
 """
 
 
-def instructions(url: str, n: int, locks: bool, verify: str, workdir: Path) -> int:
+LOCK_PATH = (
+    "Curl_share_lock",
+    "Curl_share_unlock",
+    "Curl_share_lock_share",
+    "Curl_share_unlock_share",
+)
+
+
+def lock_path_instructions(profile: Path) -> int:
+    """Inclusive instructions of curl's share lock/unlock functions in one callgrind profile."""
+    report = subprocess.run(
+        ["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(profile)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    total = 0
+    for line in report.splitlines():
+        match = re.match(r"\s*([\d,]+) \(.*\)\s+\S*:(\w+) ", line)
+        if match and match.group(2) in LOCK_PATH:
+            total += int(match.group(1).replace(",", ""))
+    return total
+
+
+def instructions(url: str, n: int, locks: bool, verify: str, workdir: Path) -> tuple[int, int]:
     out = workdir / f"cg.{n}.{int(locks)}.{abs(hash(url))}"
     env = dict(os.environ, PYTHONHASHSEED="0")
     subprocess.run(
@@ -64,7 +95,7 @@ def instructions(url: str, n: int, locks: bool, verify: str, workdir: Path) -> i
     )
     summary = re.search(r"^summary:\s+(\d+)", out.read_text(), re.M)
     assert summary, "callgrind wrote no summary"
-    return int(summary.group(1))
+    return int(summary.group(1)), lock_path_instructions(out)
 
 
 def main() -> None:
@@ -77,26 +108,30 @@ def main() -> None:
         workdir = Path(tmp)
         with NginxServer(workdir / "nginx") as nginx:
             cells = {
-                "HTTP/1.1 plain": (nginx.http_url + "/", "1"),
+                "HTTP/1.1 plain": (nginx.http_url + "/", "system"),
                 "HTTP/2 TLS": (nginx.https_url + "/", nginx.ca_path),
             }
             for cell, (url, verify) in cells.items():
-                row = {}
+                row: dict[str, float] = {}
                 for locks in (True, False):
-                    small = instructions(url, args.small, locks, verify, workdir)
-                    large = instructions(url, args.large, locks, verify, workdir)
-                    row["with_callbacks" if locks else "without_callbacks"] = (large - small) / (
-                        args.large - args.small
-                    )
-                row["difference"] = row["with_callbacks"] - row["without_callbacks"]
-                row["difference_pct"] = 100 * row["difference"] / row["without_callbacks"]
+                    key = "with" if locks else "without"
+                    small, _ = instructions(url, args.small, locks, verify, workdir)
+                    large, lock_path = instructions(url, args.large, locks, verify, workdir)
+                    row[f"total_{key}"] = (large - small) / (args.large - args.small)
+                    row[f"lock_path_{key}"] = lock_path / args.large
+                row["callback_cost"] = row["lock_path_with"] - row["lock_path_without"]
+                row["callback_cost_pct"] = 100 * row["callback_cost"] / row["total_with"]
                 results[cell] = row
-    print("| cell | instr/request with no-op locks | without | difference |")
-    print("|---|---:|---:|---:|")
+    print(
+        "| cell | lock path, no-op callbacks | lock path, none | callbacks cost "
+        "| whole client per request (with / without) |"
+    )
+    print("|---|---:|---:|---:|---:|")
     for cell, row in results.items():
         print(
-            f"| {cell} | {row['with_callbacks']:,.0f} | {row['without_callbacks']:,.0f} | "
-            f"{row['difference']:+,.0f} ({row['difference_pct']:+.2f}%) |"
+            f"| {cell} | {row['lock_path_with']:,.0f} | {row['lock_path_without']:,.0f} | "
+            f"{row['callback_cost']:+,.0f} ({row['callback_cost_pct']:.3f}% of the request) | "
+            f"{row['total_with']:,.0f} / {row['total_without']:,.0f} |"
         )
     out = ROOT / "bench" / "results" / "callgrind_locks.json"
     out.write_text(json.dumps(results, indent=2) + "\n")

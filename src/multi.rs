@@ -391,7 +391,16 @@ impl Engine {
     }
 
     /// The awaiting task was cancelled: take the transfer out of the multi at once.
+    /// True in a process forked from the one that made this engine: it must not touch the
+    /// parent's connections or its event loop's epoll set (shared across fork).
+    fn in_forked_child(&self) -> bool {
+        std::process::id() != self.owner_pid
+    }
+
     pub fn cancel(&self, token: usize) {
+        if self.in_forked_child() {
+            return;
+        }
         let Some(transfer) = self.transfers.borrow_mut().remove(&token) else {
             return;
         };
@@ -406,6 +415,9 @@ impl Engine {
 
     /// Fails every transfer of `session_id` (or all with None) with `reason`.
     pub fn abort(&self, py: Python<'_>, session_id: Option<u64>, reason: &'static str) {
+        if self.in_forked_child() {
+            return;
+        }
         let tokens: Vec<usize> = self
             .transfers
             .borrow()
@@ -441,6 +453,10 @@ impl Engine {
         if self.is_closed() {
             return;
         }
+        if self.in_forked_child() {
+            self.bridge.closed.set(true);
+            return;
+        }
         self.abort(
             py,
             None,
@@ -457,6 +473,12 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
+        if self.in_forked_child() {
+            // The handles' own drops leak in a forked child; the loop's epoll set is shared
+            // with the parent, so no registration of ours is removed from it either.
+            self.bridge.closed.set(true);
+            return;
+        }
         // Every easy leaves the multi before curl_multi_cleanup; then the handles are freed.
         let transfers: Vec<Transfer> = self.transfers.get_mut().drain().map(|(_, t)| t).collect();
         if let Some(multi) = self.multi.get_mut().as_ref() {

@@ -25,6 +25,16 @@ pub struct NativeSession {
     engine: Rc<Engine>,
     open: Option<Open>,
     id: u64,
+    scope: ShareScope,
+    lock_callbacks: bool,
+}
+
+impl Open {
+    fn new(scope: ShareScope, lock_callbacks: bool) -> Result<Open, Error> {
+        let share = SessionShare::new(scope, lock_callbacks)?;
+        let pool = Rc::new(RefCell::new(EasyPool::new(share.handle())));
+        Ok(Open { share, pool })
+    }
 }
 
 pub fn parse_http_version(s: &str) -> Result<HttpVersion, Error> {
@@ -76,13 +86,14 @@ impl NativeSession {
         };
         let engine = wrapper.engine().clone();
         engine.check_usable()?;
-        let share = SessionShare::new(scope, share_lock_callbacks)?;
-        let pool = Rc::new(RefCell::new(EasyPool::new(share.handle())));
+        let open = Open::new(scope, share_lock_callbacks)?;
         let id = engine.new_session_id();
         Ok(NativeSession {
             engine,
-            open: Some(Open { share, pool }),
+            open: Some(open),
             id,
+            scope,
+            lock_callbacks: share_lock_callbacks,
         })
     }
 
@@ -157,6 +168,27 @@ impl NativeSession {
             .as_mut()
             .ok_or(Error::Closed("the session is closed"))?;
         Ok(open.share.cookie_command(command)?)
+    }
+
+    /// Drops this session's connections (in "session" scope), keeping its cookies: a fresh
+    /// share replaces the old one, whose pool closes once its last transfer has finished.
+    /// Used after a timeout, when a multiplexed connection may be dead (a peer that stopped
+    /// reading) yet would be chosen again for the next request.
+    fn recycle_connections(&mut self) -> PyResult<()> {
+        if self.scope != ShareScope::Session {
+            return Ok(());
+        }
+        let old = self
+            .open
+            .as_ref()
+            .ok_or(Error::Closed("the session is closed"))?;
+        let cookies = old.share.cookie_lines()?;
+        let mut fresh = Open::new(self.scope, self.lock_callbacks)?;
+        for line in &cookies {
+            fresh.share.cookie_command(line)?;
+        }
+        self.open = Some(fresh);
+        Ok(())
     }
 
     /// Fails requests still in flight, then frees the idle handles and (once the failed

@@ -145,3 +145,16 @@ def test_works_on_uvloop(test_server, nginx):
     assert all(r.status_code == 200 for r in plain)
     assert {r.http_version for r in h2} == {"2"}
     assert len({r.conn_id for r in h2}) == 1
+
+
+async def test_a_timeout_keeps_the_cookies_of_the_session(test_server):
+    # After a timeout the session's pool starts afresh (a dead HTTP/2 connection must not be
+    # chosen again); its cookie jar must survive that.
+    async with acurl_rs.CurlWrapper() as wrapper:
+        s = wrapper.session()
+        await s.get(test_server.url("/set-cookie?user=alice"))
+        with pytest.raises(acurl_rs.AcurlTimeoutError):
+            await s.get(test_server.url("/sleep-forever"), timeout=0.1)
+        assert s.cookies() == {"user": "alice"}
+        assert (await s.get(test_server.url("/cookies"))).json() == "user=alice"
+        s.close()

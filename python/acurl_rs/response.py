@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json as _json
 import warnings
+import weakref
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -93,7 +94,9 @@ class _Response:
         # A Request, or the arguments to build one when first asked for (most never are).
         self._request = request
         self.start_time_us = start_time_us
-        self._session = session
+        # Weakly: a response may outlive its session, or be dropped on another thread, where
+        # the thread-confined native session must not be released.
+        self._session = None if session is None else weakref.ref(session)
         self.retries = retries
         self.history: list[_Response] = []
         self._header_block: str | None = None
@@ -193,10 +196,11 @@ class _Response:
     @property
     def cookies(self) -> dict[str, str]:
         """The session's whole cookie jar, name -> value (as acurl), read when asked for."""
-        if self._session is None or self._session.closed:
+        session = None if self._session is None else self._session()
+        if session is None or session.closed:
             return {}
         jar: dict[str, str] = {}
-        for line in self._session.cookie_lines():
+        for line in session.cookie_lines():
             fields = line.split("\t")
             if len(fields) == 7:
                 jar[fields[5]] = fields[6]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json as _json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -35,6 +36,11 @@ _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRA
 # or stream error such as REFUSED_STREAM or GOAWAY): a busy server closing a kept-alive connection.
 _RETRYABLE_CODES = frozenset({16, 52, 55, 56, 92})
 _DEFAULT_RETRIES = 2
+_TIMEOUT = 28  # CURLE_OPERATION_TIMEDOUT
+_OTHER_THREAD = (
+    "acurl_rs objects belong to the thread of their event loop; make a CurlWrapper and "
+    "sessions in each thread that runs a loop"
+)
 _METHODS = {m: m for m in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")}
 
 
@@ -194,6 +200,7 @@ class CurlWrapper:
                 raise ValueError(f"{name} must be >= 0, got {value}")
         self._limits = (max_connects, max_host_connections, max_total_connections)
         self._native: _acurl_rs.NativeWrapper | None = None
+        self._thread = 0
         self._closed = False
         if loop is not None:
             self._bind(loop)
@@ -207,6 +214,9 @@ class CurlWrapper:
             if loop is None:
                 loop = asyncio.get_running_loop()
             self._native = _acurl_rs.NativeWrapper(loop, *self._limits)
+            self._thread = threading.get_ident()
+        elif threading.get_ident() != self._thread:
+            raise RuntimeError(_OTHER_THREAD)
         return self._native
 
     @property
@@ -403,6 +413,8 @@ class Session:
                 timeout, connect_timeout, verify, http_version, max_body_size, retries, cert
             )
         native = self._native or self._open()
+        if threading.get_ident() != self._wrapper._thread:
+            raise RuntimeError(_OTHER_THREAD)
         history: list[_Response] = []
         while True:
             response = await self._send(native, method, url, pairs, body, cookie, auth, options)
@@ -462,6 +474,10 @@ class Session:
                 native.cancel(token)
                 raise
             except AcurlError as exc:
+                if exc.code == _TIMEOUT and options.http_version != "1.1":
+                    # An HTTP/2 connection survives a stream's timeout in curl's pool even
+                    # when its peer stopped reading; start this user's pool afresh.
+                    native.recycle_connections()
                 if retries < options.retries and _safe_to_retry(exc, method):
                     retries += 1
                     continue

@@ -108,6 +108,7 @@ pub struct Easy {
     headers: Option<SList>,
     post_body: Vec<u8>,
     share: Option<Rc<Share>>,
+    owner_pid: u32,
     _not_send: PhantomData<Rc<()>>,
 }
 
@@ -168,6 +169,7 @@ impl Easy {
             headers: None,
             post_body: Vec::new(),
             share: None,
+            owner_pid: std::process::id(),
             _not_send: PhantomData,
         };
         easy.install_base()
@@ -441,6 +443,9 @@ impl Easy {
 
 impl Drop for Easy {
     fn drop(&mut self) {
+        if super::forked_since(self.owner_pid) {
+            return;
+        }
         // SAFETY: `raw` is live; the engine removes the handle from its multi before dropping
         // it. The buffers, header list and share it points to are fields of `self`, dropped
         // only after this cleanup returns.

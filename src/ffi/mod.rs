@@ -129,6 +129,13 @@ unsafe fn cstr_array(list: *const *const c_char) -> Vec<String> {
     out
 }
 
+/// True in a process forked from the one that made a handle. Such a child must not clean up
+/// inherited handles: curl would write TLS close_notify or HTTP/2 GOAWAY to sockets it shares
+/// with the parent. It leaks them instead (its copy of the memory, nothing of the parent's).
+pub(crate) fn forked_since(owner_pid: u32) -> bool {
+    std::process::id() != owner_pid
+}
+
 /// Runs `f`, turning a panic into `None` so that it never unwinds into C.
 pub(crate) fn no_unwind<R>(f: impl FnOnce() -> R) -> Option<R> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()

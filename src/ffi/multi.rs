@@ -59,6 +59,7 @@ pub struct Multi {
     raw: *mut CURLM,
     // Boxed twice so curl gets a thin, stable pointer to the trait object.
     events: Box<Box<dyn MultiEvents>>,
+    owner_pid: u32,
     _not_send: PhantomData<Rc<()>>,
 }
 
@@ -123,6 +124,7 @@ impl Multi {
         let multi = Multi {
             raw,
             events: Box::new(events),
+            owner_pid: std::process::id(),
             _not_send: PhantomData,
         };
         let userp = &*multi.events as *const Box<dyn MultiEvents> as *mut c_void;
@@ -206,6 +208,9 @@ impl Multi {
 
 impl Drop for Multi {
     fn drop(&mut self) {
+        if super::forked_since(self.owner_pid) {
+            return; // never cleaned up, so curl never calls back into `events` again
+        }
         // SAFETY: the engine removed every easy handle before dropping the multi; callbacks
         // that curl makes during cleanup reach `events`, which is dropped after this returns.
         let rc = unsafe { curl_sys::curl_multi_cleanup(self.raw) };

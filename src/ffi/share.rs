@@ -23,6 +23,7 @@ pub enum ShareScope {
 
 pub struct Share {
     raw: *mut CURLSH,
+    owner_pid: u32,
     _not_send: PhantomData<Rc<()>>,
 }
 
@@ -51,6 +52,7 @@ impl Share {
         }
         let share = Share {
             raw,
+            owner_pid: std::process::id(),
             _not_send: PhantomData,
         };
         if lock_callbacks {
@@ -93,6 +95,9 @@ impl Share {
 
 impl Drop for Share {
     fn drop(&mut self) {
+        if super::forked_since(self.owner_pid) {
+            return;
+        }
         // SAFETY: every easy handle that uses this share holds an `Rc<Share>` and is cleaned up
         // before the last `Rc` drops, so the share is no longer in use here (no CURLSHE_IN_USE).
         let rc = unsafe { curl_sys::curl_share_cleanup(self.raw) };
