@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 
 # Debian packages: nginx (the TLS + HTTP/2 test server), and perl/make/gcc for the vendored
 # OpenSSL and curl builds. Installed only when missing (needs root, as on CI).
-SYSTEM_PACKAGES := nginx perl make gcc pkg-config
+SYSTEM_PACKAGES := nginx perl make gcc pkg-config openssl util-linux
 deps:
 	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || { \
 		apt-get update -qq && \
@@ -53,7 +53,7 @@ fmt:
 	$(VENV)/bin/ruff check --fix python tests bench
 
 bench: $(PY)
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 # Release wheel: abi3 (CPython >= 3.10), manylinux2014 (glibc 2.17) by linking through zig (from
 # PyPI's ziglang: maturin finds it as `python -m ziglang`, hence the venv first on PATH). Its own
