@@ -7,7 +7,8 @@ use std::rc::Rc;
 use pyo3::prelude::*;
 
 use crate::error::{Error, BODY_TOO_LARGE, WEIRD_SERVER_REPLY};
-use crate::ffi::{CURLcode, Easy, HttpVersion, Share};
+use crate::ffi::{CURLcode, Easy, Share};
+use crate::options::{TransferOptions, Verify};
 use crate::response::RawResponse;
 
 /// Idle easy handles of one session, already attached to its share: reused instead of made anew
@@ -44,16 +45,6 @@ impl EasyPool {
     }
 }
 
-/// TLS verification for one request.
-pub enum Verify {
-    Off,
-    /// Verify against these CA sources (found by the Python side: env, system paths, certifi).
-    On {
-        ca_file: Option<String>,
-        ca_path: Option<String>,
-    },
-}
-
 /// A request as the Python layer hands it over, already typed.
 pub struct RequestSpec<'a> {
     pub method: &'a str,
@@ -61,14 +52,7 @@ pub struct RequestSpec<'a> {
     pub header_lines: Vec<String>,
     pub body: Option<Vec<u8>>,
     pub cookie: Option<&'a str>,
-    pub auth: Option<(String, String)>,
-    pub cert: Option<(String, String)>,
-    pub timeout_ms: i64,
-    pub connect_timeout_ms: i64,
-    pub verify: Verify,
-    pub http_version: HttpVersion,
-    pub max_body: u64,
-    pub user_agent: &'a str,
+    pub options: &'a TransferOptions,
 }
 
 fn curl_error(code: CURLcode) -> Error {
@@ -80,6 +64,11 @@ fn curl_error(code: CURLcode) -> Error {
 
 fn has_ctl(s: &str) -> bool {
     s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
+}
+
+/// Control characters a field value may not hold (RFC 9110 5.5: only HTAB among them).
+fn has_field_ctl(s: &str) -> bool {
+    s.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
 }
 
 fn cstring(what: &str, s: &str) -> Result<CString, Error> {
@@ -135,9 +124,9 @@ pub fn check_url(url: &str) -> Result<(), Error> {
 
 /// "Name: value" (or "Name:" to remove a header curl would add): a token name, no CR/LF/NUL.
 pub fn check_header_line(line: &str) -> Result<(), Error> {
-    if has_ctl(line) {
+    if has_field_ctl(line) {
         return Err(Error::Value(format!(
-            "header must not contain CR, LF or NUL: {line:?}"
+            "header must not contain control characters (CR, LF, NUL, ...): {line:?}"
         )));
     }
     // "Name: value" as the Python layer writes it, "Name:" (remove a header curl would add) or
@@ -209,12 +198,13 @@ pub fn prepare(easy: &mut Easy, spec: RequestSpec<'_>) -> Result<(), Error> {
         set(easy.set_long(curl_sys::CURLOPT_VERBOSE, 1))?;
     }
     set(easy.set_long(curl_sys::CURLOPT_PIPEWAIT, 1))?;
-    set(easy.set_long(curl_sys::CURLOPT_HTTP_VERSION, spec.http_version.as_long()))?;
-    if !spec.user_agent.is_empty() {
-        set(easy.set_cstr(
-            curl_sys::CURLOPT_USERAGENT,
-            &cstring("user agent", spec.user_agent)?,
-        ))?;
+    let options = spec.options;
+    set(easy.set_long(
+        curl_sys::CURLOPT_HTTP_VERSION,
+        options.http_version.as_long(),
+    ))?;
+    if !options.user_agent.is_empty() {
+        set(easy.set_cstr(curl_sys::CURLOPT_USERAGENT, &options.user_agent))?;
     }
 
     let method = spec.method;
@@ -249,24 +239,18 @@ pub fn prepare(easy: &mut Easy, spec: RequestSpec<'_>) -> Result<(), Error> {
         easy.set_headers(&c_lines).map_err(Error::Internal)?;
     }
     if let Some(cookie) = spec.cookie {
+        if has_field_ctl(cookie) {
+            return Err(Error::Value(format!(
+                "cookie must not contain control characters: {cookie:?}"
+            )));
+        }
         set(easy.set_cstr(curl_sys::CURLOPT_COOKIE, &cstring("cookie", cookie)?))?;
     }
-    if let Some((user, password)) = spec.auth {
-        set(easy.set_long(
-            curl_sys::CURLOPT_HTTPAUTH,
-            curl_sys::CURLAUTH_BASIC as std::ffi::c_long,
-        ))?;
-        set(easy.set_cstr(curl_sys::CURLOPT_USERNAME, &cstring("auth user", &user)?))?;
-        set(easy.set_cstr(
-            curl_sys::CURLOPT_PASSWORD,
-            &cstring("auth password", &password)?,
-        ))?;
+    if let Some((key, cert)) = &options.cert {
+        set(easy.set_cstr(curl_sys::CURLOPT_SSLKEY, key))?;
+        set(easy.set_cstr(curl_sys::CURLOPT_SSLCERT, cert))?;
     }
-    if let Some((key, cert)) = spec.cert {
-        set(easy.set_cstr(curl_sys::CURLOPT_SSLKEY, &cstring("cert key path", &key)?))?;
-        set(easy.set_cstr(curl_sys::CURLOPT_SSLCERT, &cstring("cert path", &cert)?))?;
-    }
-    match spec.verify {
+    match &options.verify {
         Verify::Off => {
             set(easy.set_long(curl_sys::CURLOPT_SSL_VERIFYPEER, 0))?;
             set(easy.set_long(curl_sys::CURLOPT_SSL_VERIFYHOST, 0))?;
@@ -275,26 +259,26 @@ pub fn prepare(easy: &mut Easy, spec: RequestSpec<'_>) -> Result<(), Error> {
             set(easy.set_long(curl_sys::CURLOPT_SSL_VERIFYPEER, 1))?;
             set(easy.set_long(curl_sys::CURLOPT_SSL_VERIFYHOST, 2))?;
             if let Some(f) = ca_file {
-                set(easy.set_cstr(curl_sys::CURLOPT_CAINFO, &cstring("CA file", &f)?))?;
+                set(easy.set_cstr(curl_sys::CURLOPT_CAINFO, f))?;
             }
             if let Some(p) = ca_path {
-                set(easy.set_cstr(curl_sys::CURLOPT_CAPATH, &cstring("CA path", &p)?))?;
+                set(easy.set_cstr(curl_sys::CURLOPT_CAPATH, p))?;
             }
         }
     }
-    if spec.timeout_ms > 0 {
+    if options.timeout_ms > 0 {
         set(easy.set_long(
             curl_sys::CURLOPT_TIMEOUT_MS,
-            spec.timeout_ms as std::ffi::c_long,
+            options.timeout_ms as std::ffi::c_long,
         ))?;
     }
-    if spec.connect_timeout_ms > 0 {
+    if options.connect_timeout_ms > 0 {
         set(easy.set_long(
             curl_sys::CURLOPT_CONNECTTIMEOUT_MS,
-            spec.connect_timeout_ms as std::ffi::c_long,
+            options.connect_timeout_ms as std::ffi::c_long,
         ))?;
     }
-    set(easy.set_max_body(spec.max_body))?;
+    set(easy.set_max_body(options.max_body))?;
     Ok(())
 }
 
@@ -364,6 +348,8 @@ mod tests {
             "X-A: b\r\nX-B: c",
             "X-A: b\nc",
             "X-A: b\0",
+            "X-A: a\x01b",
+            "X-A: a\x7fb",
             "Bad Name: v",
             ": v",
             "noval",

@@ -4,6 +4,7 @@ mod easy;
 mod error;
 mod ffi;
 mod multi;
+mod options;
 mod response;
 mod session;
 mod share;
@@ -47,5 +48,6 @@ fn _acurl_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<multi::Driver>()?;
     m.add_class::<session::NativeSession>()?;
     m.add_class::<response::RawResponse>()?;
+    m.add_class::<options::TransferOptions>()?;
     Ok(())
 }

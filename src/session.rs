@@ -7,10 +7,11 @@ use std::rc::Rc;
 
 use pyo3::prelude::*;
 
-use crate::easy::{prepare, EasyPool, RequestSpec, Verify};
+use crate::easy::{prepare, EasyPool, RequestSpec};
 use crate::error::Error;
 use crate::ffi::{HttpVersion, ShareScope};
 use crate::multi::{Engine, NativeWrapper};
+use crate::options::TransferOptions;
 use crate::share::SessionShare;
 
 /// Everything that dies when a session closes: the share (and with it, in "session" scope, its
@@ -44,16 +45,6 @@ pub fn parse_http_version(s: &str) -> Result<HttpVersion, Error> {
         "2" => Ok(HttpVersion::Http2),
         "2-prior-knowledge" => Ok(HttpVersion::Http2PriorKnowledge),
         _ => Err(Error::Value(format!("Invalid http_version: {s}"))),
-    }
-}
-
-fn seconds_to_ms(what: &str, s: Option<f64>) -> Result<i64, Error> {
-    match s {
-        None => Ok(0),
-        Some(v) if v.is_finite() && v > 0.0 => Ok(((v * 1000.0).ceil() as i64).max(1)),
-        Some(v) => Err(Error::Value(format!(
-            "{what} must be a positive number of seconds, got {v}"
-        ))),
     }
 }
 
@@ -98,8 +89,7 @@ impl NativeSession {
     }
 
     /// Starts one transfer; returns (future, token). The token cancels it.
-    #[pyo3(signature = (method, url, headers, body, cookie, auth, cert, timeout, connect_timeout,
-                        verify, ca_file, ca_path, http_version, max_body_size, user_agent))]
+    #[pyo3(signature = (method, url, headers, body, cookie, options))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         &self,
@@ -109,16 +99,7 @@ impl NativeSession {
         headers: Vec<String>,
         body: Option<Vec<u8>>,
         cookie: Option<&str>,
-        auth: Option<(String, String)>,
-        cert: Option<(String, String)>,
-        timeout: Option<f64>,
-        connect_timeout: Option<f64>,
-        verify: bool,
-        ca_file: Option<String>,
-        ca_path: Option<String>,
-        http_version: &str,
-        max_body_size: Option<u64>,
-        user_agent: &str,
+        options: &Bound<'_, TransferOptions>,
     ) -> PyResult<(Py<PyAny>, usize)> {
         let open = self.open()?;
         self.engine.check_usable()?;
@@ -128,18 +109,7 @@ impl NativeSession {
             header_lines: headers,
             body,
             cookie,
-            auth,
-            cert,
-            timeout_ms: seconds_to_ms("timeout", timeout)?,
-            connect_timeout_ms: seconds_to_ms("connect_timeout", connect_timeout)?,
-            verify: if verify {
-                Verify::On { ca_file, ca_path }
-            } else {
-                Verify::Off
-            },
-            http_version: parse_http_version(http_version)?,
-            max_body: max_body_size.unwrap_or(0),
-            user_agent,
+            options: options.get(),
         };
         let mut easy = open.pool.borrow_mut().get()?;
         if let Err(err) = prepare(&mut easy, spec) {
@@ -235,14 +205,5 @@ mod tests {
         assert!(
             matches!(parse_http_version("3"), Err(Error::Value(m)) if m == "Invalid http_version: 3")
         );
-    }
-
-    #[test]
-    fn timeouts_round_up_to_a_millisecond() {
-        assert_eq!(seconds_to_ms("t", Some(0.0001)).unwrap(), 1);
-        assert_eq!(seconds_to_ms("t", Some(2.5)).unwrap(), 2500);
-        assert_eq!(seconds_to_ms("t", None).unwrap(), 0);
-        assert!(seconds_to_ms("t", Some(-1.0)).is_err());
-        assert!(seconds_to_ms("t", Some(f64::NAN)).is_err());
     }
 }

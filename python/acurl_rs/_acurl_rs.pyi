@@ -8,6 +8,7 @@ __all__ = [
     "NativeSession",
     "NativeWrapper",
     "RawResponse",
+    "TransferOptions",
     "__version__",
     "build_info",
     "curl_version",
@@ -57,16 +58,7 @@ class NativeSession:
         headers: list[str],
         body: bytes | None,
         cookie: str | None,
-        auth: tuple[str, str] | None,
-        cert: tuple[str, str] | None,
-        timeout: float | None,
-        connect_timeout: float | None,
-        verify: bool,
-        ca_file: str | None,
-        ca_path: str | None,
-        http_version: str,
-        max_body_size: int | None,
-        user_agent: str,
+        options: TransferOptions,
     ) -> tuple[asyncio.Future[RawResponse], int]: ...
     def cancel(self, token: int) -> None: ...
     def recycle_connections(self) -> None: ...
@@ -75,6 +67,21 @@ class NativeSession:
     def close(self) -> None: ...
     @property
     def closed(self) -> bool: ...
+
+@final
+class TransferOptions:
+    def __new__(
+        cls,
+        timeout: float | None,
+        connect_timeout: float | None,
+        verify: bool,
+        ca_file: str | None,
+        ca_path: str | None,
+        http_version: str,
+        max_body_size: int | None,
+        user_agent: str,
+        cert: tuple[str, str] | None,
+    ) -> TransferOptions: ...
 
 @final
 class RawResponse:

@@ -138,7 +138,8 @@ class _Response:
             name, sep, value = line.partition(":")
             if not sep:
                 continue
-            name, value = name.strip(), value.strip()
+            # Only SP and HTAB are whitespace here (RFC 9110 OWS): 0x85 or 0xA0 are data.
+            name, value = name.strip(" \t"), value.strip(" \t")
             pairs.append((name, value))
             key = name.lower()
             merged[key] = f"{merged[key]}, {value}" if key in merged else value

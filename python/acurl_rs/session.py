@@ -8,13 +8,14 @@ and keeps credentials on the host they were meant for.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json as _json
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from . import _acurl_rs
 from .cabundle import find_ca_bundle
@@ -86,6 +87,19 @@ def _method_from(method: Any) -> str:
     if not isinstance(method, str):
         raise ArgumentError("method must be a str")
     return str(method)
+
+
+def _basic_auth(auth: Any) -> str:
+    """acurl's `auth=(user, password)` as an HTTP Basic Authorization value (RFC 7617)."""
+    if not (type(auth) is tuple and len(auth) == 2 and all(type(a) is str for a in auth)):
+        raise ArgumentError(f"auth must be a 2-tuple of strings but it was: {auth!r}")
+    user, password = auth
+    if any((c < " " and c != "\t") or c == "\x7f" for c in user + password):
+        raise ValueError("auth must not contain control characters")
+    if ":" in user:
+        raise ValueError("auth user must not contain ':' (RFC 7617)")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
 
 
 def _check_retries(value: Any) -> int:
@@ -383,6 +397,9 @@ class Session:
         method = _METHODS.get(method) or method.upper()
         if type(url) is not str:
             raise ArgumentError("url must be a string")
+        if not url.isascii():
+            # A request-target is ASCII: send non-ASCII text percent-encoded as UTF-8.
+            url = "".join(c if c.isascii() else quote(c) for c in url)
         if params:
             query = urlencode(params, doseq=True)
             url = f"{url}{'&' if '?' in url else '?'}{query}"
@@ -392,10 +409,9 @@ class Session:
             overridden = {n.lower() for n, _ in request_pairs}
             pairs = [p for p in pairs if p[0].lower() not in overridden] + request_pairs
         cookie, cookie_tuple = _cookie_header(cookies) if cookies else (None, ())
-        if auth is not None and not (
-            type(auth) is tuple and len(auth) == 2 and all(type(a) is str for a in auth)
-        ):
-            raise ArgumentError(f"auth must be a 2-tuple of strings but it was: {auth!r}")
+        if auth is not None:
+            # Sent as a header, which `_next_hop` drops on a redirect to another origin.
+            pairs.append(("Authorization", _basic_auth(auth)))
         body = _body(data, json, pairs) if data is not None or json is not None else None
         if type(max_redirects) is not int:
             raise ArgumentError("max_redirects must be an int")
@@ -417,7 +433,7 @@ class Session:
             raise RuntimeError(_OTHER_THREAD)
         history: list[_Response] = []
         while True:
-            response = await self._send(native, method, url, pairs, body, cookie, auth, options)
+            response = await self._send(native, method, url, pairs, body, cookie, options)
             response._request = (method, url, pairs, cookie_tuple, auth, body, options.cert)
             callback = self.response_callback
             if callback is not None:
@@ -442,32 +458,17 @@ class Session:
         pairs: list[tuple[str, str]],
         body: bytes | None,
         cookie: str | None,
-        auth: tuple[str, str] | None,
         options: _TransferOptions,
     ) -> _Response:
         """One transfer, sent again while it is safe to retry (see `_safe_to_retry`)."""
-        verify, ca_file, ca_path = options.verify
-        header_lines = [f"{n}: {v}" if v else f"{n};" for n, v in pairs] if pairs else []
+        # "Name;" is curl's spelling of an empty value ("Name:" would remove the header).
+        header_lines = (
+            [f"{n}: {v}" if v.strip(" \t") else f"{n};" for n, v in pairs] if pairs else []
+        )
         retries = 0
         while True:
             start_us = time.time_ns() // 1000
-            future, token = native.start(
-                method,
-                url,
-                header_lines,
-                body,
-                cookie,
-                auth,
-                options.cert,
-                options.timeout,
-                options.connect_timeout,
-                verify,
-                ca_file,
-                ca_path,
-                options.http_version,
-                options.max_body_size,
-                _USER_AGENT,
-            )
+            future, token = native.start(method, url, header_lines, body, cookie, options.native)
             try:
                 raw = await future
             except asyncio.CancelledError:
@@ -544,6 +545,7 @@ class _TransferOptions:
         "connect_timeout",
         "http_version",
         "max_body_size",
+        "native",
         "retries",
         "timeout",
         "verify",
@@ -567,6 +569,19 @@ class _TransferOptions:
         self.http_version = http_version
         self.max_body_size = max_body_size
         self.cert = cert
+        verify_on, ca_file, ca_path = verify
+        # Checked and converted once, then handed to every transfer these options govern.
+        self.native = _acurl_rs.TransferOptions(
+            timeout,
+            connect_timeout,
+            verify_on,
+            ca_file,
+            ca_path,
+            http_version,
+            max_body_size,
+            _USER_AGENT,
+            cert,
+        )
 
     def overridden(
         self,
