@@ -7,7 +7,7 @@ use std::rc::Rc;
 use pyo3::prelude::*;
 
 use crate::error::{Error, BODY_TOO_LARGE, WEIRD_SERVER_REPLY};
-use crate::ffi::{CURLcode, Easy, Share};
+use crate::ffi::{CURLcode, Easy, HttpVersion, Share};
 use crate::options::{TransferOptions, Verify};
 use crate::response::RawResponse;
 
@@ -176,6 +176,16 @@ fn header_named(lines: &[String], name: &str) -> bool {
     })
 }
 
+fn may_multiplex(url: &str, version: HttpVersion) -> bool {
+    let https = url.len() > 8 && url[..8].eq_ignore_ascii_case("https://");
+    match version {
+        HttpVersion::Http11 => false,
+        HttpVersion::Http2PriorKnowledge => true,
+        HttpVersion::Auto => https,
+        HttpVersion::Http2 => https,
+    }
+}
+
 /// `ACURL_RS_CURL_VERBOSE=1` makes libcurl trace every transfer to stderr (diagnostics only).
 fn curl_verbose() -> bool {
     static VERBOSE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -197,7 +207,13 @@ pub fn prepare(easy: &mut Easy, spec: RequestSpec<'_>) -> Result<(), Error> {
     if curl_verbose() {
         set(easy.set_long(curl_sys::CURLOPT_VERBOSE, 1))?;
     }
-    set(easy.set_long(curl_sys::CURLOPT_PIPEWAIT, 1))?;
+    if may_multiplex(spec.url, spec.options.http_version) {
+        // Wait for a connection being set up to say whether it multiplexes, instead of
+        // opening one per request of a burst. Pointless where HTTP/2 cannot be negotiated
+        // (cleartext without prior knowledge, or HTTP/1.1 asked for): there it would only
+        // serialise the burst on the first connection.
+        set(easy.set_long(curl_sys::CURLOPT_PIPEWAIT, 1))?;
+    }
     let options = spec.options;
     set(easy.set_long(
         curl_sys::CURLOPT_HTTP_VERSION,
@@ -364,6 +380,15 @@ mod tests {
         assert_eq!(kept, vec!["X-A: b".to_string()]);
         assert!(framing_checked(vec!["Transfer-Encoding: gzip".into()]).is_err());
         assert!(framing_checked(vec!["transfer-encoding: chunked".into()]).is_ok());
+    }
+
+    #[test]
+    fn pipewait_only_where_http2_can_be_had() {
+        assert!(may_multiplex("https://h/", HttpVersion::Auto));
+        assert!(may_multiplex("HTTPS://h/", HttpVersion::Http2));
+        assert!(!may_multiplex("http://h/", HttpVersion::Auto));
+        assert!(!may_multiplex("https://h/", HttpVersion::Http11));
+        assert!(may_multiplex("http://h/", HttpVersion::Http2PriorKnowledge));
     }
 
     #[test]

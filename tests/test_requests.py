@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -188,3 +189,18 @@ async def test_raise_for_status(session, test_server):
     with pytest.raises(acurl_rs.HTTPStatusError) as info:
         response.raise_for_status()
     assert info.value.response is response and "404" in str(info.value)
+
+
+async def test_a_cleartext_burst_is_not_serialised_on_one_connection(session, test_server):
+    # PIPEWAIT only where HTTP/2 can be negotiated: five slow requests over http:// run at once.
+    started = asyncio.get_running_loop().time()
+    responses = await asyncio.gather(
+        *(session.get(test_server.url("/slow?delay=0.5")) for _ in range(5))
+    )
+    assert asyncio.get_running_loop().time() - started < 0.9
+    assert len({r.conn_id for r in responses}) == 5
+
+
+async def test_json_refuses_nan(session, test_server):
+    with pytest.raises(ValueError):
+        await session.post(test_server.url("/echo"), json={"x": float("nan")})

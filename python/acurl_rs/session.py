@@ -169,7 +169,8 @@ def _body(data: Any, json: Any, pairs: list[tuple[str, str]]) -> bytes | None:
     if json is not None:
         if not any(n.lower() == "content-type" for n, _ in pairs):
             pairs.append(("Content-Type", "application/json"))
-        return _json.dumps(json).encode()
+        # NaN and Infinity are not JSON: refuse them rather than send what servers reject.
+        return _json.dumps(json, allow_nan=False).encode()
     if data is None:
         return None
     if isinstance(data, str):
