@@ -254,7 +254,7 @@ impl Engine {
             transfers: RefCell::new(HashMap::new()),
             next_token: Cell::new(1),
             next_session: Cell::new(1),
-            owner_pid: std::process::id(),
+            owner_pid: crate::ffi::process_id(),
         });
         driver.borrow_mut().engine = Rc::downgrade(&engine);
         Ok(engine)
@@ -276,7 +276,7 @@ impl Engine {
 
     /// Refuses use from a forked child: libcurl handles and the parent's loop do not survive fork.
     pub fn check_usable(&self) -> Result<(), Error> {
-        if std::process::id() != self.owner_pid {
+        if crate::ffi::process_id() != self.owner_pid {
             return Err(Error::Closed(
                 "acurl_rs objects cannot be used in a forked child; make a new CurlWrapper there",
             ));
@@ -404,7 +404,7 @@ impl Engine {
     /// True in a process forked from the one that made this engine: it must not touch the
     /// parent's connections or its event loop's epoll set (shared across fork).
     fn in_forked_child(&self) -> bool {
-        std::process::id() != self.owner_pid
+        crate::ffi::process_id() != self.owner_pid
     }
 
     pub fn cancel(&self, token: usize) {

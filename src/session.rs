@@ -102,7 +102,7 @@ impl NativeSession {
         options: &Bound<'_, TransferOptions>,
     ) -> PyResult<(Py<PyAny>, usize)> {
         let open = self.open()?;
-        self.engine.check_usable()?;
+        self.engine.check_usable()?; // an atomic read: no system call
         let spec = RequestSpec {
             method,
             url,

@@ -169,7 +169,7 @@ impl Easy {
             headers: None,
             post_body: Vec::new(),
             share: None,
-            owner_pid: std::process::id(),
+            owner_pid: super::process_id(),
             _not_send: PhantomData,
         };
         easy.install_base()

@@ -129,11 +129,31 @@ unsafe fn cstr_array(list: *const *const c_char) -> Vec<String> {
     out
 }
 
+static PROCESS_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+extern "C" fn refresh_process_id() {
+    PROCESS_ID.store(std::process::id(), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// This process's id without a system call per use (getpid is not cached by glibc): read once,
+/// and again in a forked child through a pthread_atfork handler.
+pub fn process_id() -> u32 {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        refresh_process_id();
+        // SAFETY: registers a child-side handler that only stores getpid() into an atomic
+        // (async-signal-safe); the function lives for the whole process.
+        let rc = unsafe { libc::pthread_atfork(None, None, Some(refresh_process_id)) };
+        assert_eq!(rc, 0, "pthread_atfork failed");
+    });
+    PROCESS_ID.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// True in a process forked from the one that made a handle. Such a child must not clean up
 /// inherited handles: curl would write TLS close_notify or HTTP/2 GOAWAY to sockets it shares
 /// with the parent. It leaks them instead (its copy of the memory, nothing of the parent's).
 pub(crate) fn forked_since(owner_pid: u32) -> bool {
-    std::process::id() != owner_pid
+    process_id() != owner_pid
 }
 
 /// Runs `f`, turning a panic into `None` so that it never unwinds into C.

@@ -124,7 +124,7 @@ impl Multi {
         let multi = Multi {
             raw,
             events: Box::new(events),
-            owner_pid: std::process::id(),
+            owner_pid: super::process_id(),
             _not_send: PhantomData,
         };
         let userp = &*multi.events as *const Box<dyn MultiEvents> as *mut c_void;

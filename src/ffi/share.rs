@@ -52,7 +52,7 @@ impl Share {
         }
         let share = Share {
             raw,
-            owner_pid: std::process::id(),
+            owner_pid: super::process_id(),
             _not_send: PhantomData,
         };
         if lock_callbacks {
