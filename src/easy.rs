@@ -295,6 +295,9 @@ pub fn prepare(easy: &mut Easy, spec: RequestSpec<'_>) -> Result<(), Error> {
         ))?;
     }
     set(easy.set_max_body(options.max_body))?;
+    if options.no_proxy {
+        set(easy.set_cstr(curl_sys::CURLOPT_PROXY, c""))?;
+    }
     Ok(())
 }
 

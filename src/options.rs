@@ -29,6 +29,9 @@ pub struct TransferOptions {
     pub max_body: u64,
     pub user_agent: CString,
     pub cert: Option<(CString, CString)>,
+    /// No proxy variable was set when the session was made: tell curl so, sparing it the
+    /// environment look-ups it would otherwise make for every transfer.
+    pub no_proxy: bool,
 }
 
 fn seconds_to_ms(what: &str, s: Option<f64>) -> Result<i64, Error> {
@@ -52,7 +55,7 @@ fn c_string(what: &str, s: String) -> Result<CString, Error> {
 impl TransferOptions {
     #[new]
     #[pyo3(signature = (timeout, connect_timeout, verify, ca_file, ca_path, http_version,
-                        max_body_size, user_agent, cert))]
+                        max_body_size, user_agent, cert, no_proxy=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         timeout: Option<f64>,
@@ -64,6 +67,7 @@ impl TransferOptions {
         max_body_size: Option<u64>,
         user_agent: String,
         cert: Option<(String, String)>,
+        no_proxy: bool,
     ) -> PyResult<TransferOptions> {
         let verify = if verify {
             Verify::On {
@@ -88,6 +92,7 @@ impl TransferOptions {
             max_body: max_body_size.unwrap_or(0),
             user_agent: c_string("user agent", user_agent)?,
             cert,
+            no_proxy,
         })
     }
 }

@@ -106,3 +106,28 @@ async def test_max_body_size_caps_a_response(test_server):
             await s.get(test_server.url("/bytes?n=5000&chunked=1"))
         assert (await s.get(test_server.url("/echo"), max_body_size=None)).status_code == 200
         s.close()
+
+
+async def test_proxy_variables_are_honoured_and_read_once_per_session(monkeypatch):
+    # libcurl's own rule: http_proxy sends http:// requests through the proxy. Without any proxy
+    # variable a session tells curl "no proxy" up front; one made with the variable set uses it.
+    from servers.recorder import RecordingServer
+
+    proxy = RecordingServer().start()
+    try:
+        target = "http://127.0.0.1:9/through-the-proxy"  # port 9: nothing listens there
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.port}")
+        async with acurl_rs.CurlWrapper() as wrapper:
+            s = wrapper.session()
+            r = await s.get(target)
+            assert r.status_code == 200 and r.body == b"ok"
+            assert proxy.requests[0].startswith(b"GET " + target.encode() + b" HTTP/1.1\r\n")
+            s.close()
+            monkeypatch.delenv("http_proxy")
+            direct = wrapper.session()
+            with pytest.raises(acurl_rs.ConnectError):
+                await direct.get(target)
+            direct.close()
+        assert len(proxy.requests) == 1
+    finally:
+        proxy.stop()

@@ -81,6 +81,7 @@ class TransferOptions:
         max_body_size: int | None,
         user_agent: str,
         cert: tuple[str, str] | None,
+        no_proxy: bool = False,
     ) -> TransferOptions: ...
 
 @final

@@ -13,6 +13,7 @@ import json as _json
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -38,6 +39,10 @@ _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRA
 _RETRYABLE_CODES = frozenset({16, 52, 55, 56, 92})
 _DEFAULT_RETRIES = 2
 _TIMEOUT = 28  # CURLE_OPERATION_TIMEDOUT
+# What libcurl reads to pick a proxy; when none is set, curl is told so once per session.
+_PROXY_VARIABLES = tuple(
+    v for name in ("http_proxy", "https_proxy", "all_proxy") for v in (name, name.upper())
+)
 _OTHER_THREAD = (
     "acurl_rs objects belong to the thread of their event loop; make a CurlWrapper and "
     "sessions in each thread that runs a loop"
@@ -326,6 +331,7 @@ class Session:
         self.headers: dict[str, str] = dict(_header_pairs(headers))
         self.response_callback: ResponseCallback | None = None
         self._native: _acurl_rs.NativeSession | None = None
+        self._native_ref: weakref.ref[_acurl_rs.NativeSession] | None = None
         self._closed = False
         if wrapper._native is not None:
             self._open()
@@ -341,6 +347,7 @@ class Session:
                 self._wrapper._bind(), self._scope, self._lock_callbacks
             )
             self._native = native
+            self._native_ref = weakref.ref(native)
         return native
 
     # acurl API ---------------------------------------------------------------------------
@@ -464,7 +471,7 @@ class Session:
                     exc.retries = retries
                     raise
                 break
-            response = _Response(raw, None, start_us, native, retries)
+            response = _Response(raw, None, start_us, self._native_ref, retries)
             response._request = (method, url, pairs, cookie_tuple, auth, body, options.cert)
             callback = self.response_callback
             if callback is not None:
@@ -576,6 +583,7 @@ class _TransferOptions:
             max_body_size,
             _USER_AGENT,
             cert,
+            not any(os.environ.get(name) for name in _PROXY_VARIABLES),
         )
 
     def overridden(

@@ -145,11 +145,38 @@ extern "C" fn write_header(
             buffers.headers_complete = false;
         } else if line == b"\r\n" || line == b"\n" {
             buffers.headers_complete = true;
+        } else if let Some(length) = content_length(line) {
+            // Size the body buffer once instead of growing (and copying) it chunk by chunk.
+            let cap = if buffers.max_body > 0 {
+                buffers.max_body
+            } else {
+                MAX_PREALLOCATION
+            };
+            if length <= cap.min(MAX_PREALLOCATION) {
+                buffers.body.reserve_exact(length as usize);
+            }
         }
         buffers.header.extend_from_slice(line);
         len
     })
     .unwrap_or(0)
+}
+
+/// A server's Content-Length is trusted for preallocation up to this much; past it the buffer
+/// grows as data really arrives.
+const MAX_PREALLOCATION: u64 = 64 << 20;
+
+/// The value of a "Content-Length:" header line, if this is one.
+fn content_length(line: &[u8]) -> Option<u64> {
+    const NAME: &[u8] = b"content-length:";
+    if line.len() <= NAME.len() || !line[..NAME.len()].eq_ignore_ascii_case(NAME) {
+        return None;
+    }
+    std::str::from_utf8(&line[NAME.len()..])
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 type WriteCallback = extern "C" fn(*mut c_char, usize, usize, *mut c_void) -> usize;
@@ -497,6 +524,14 @@ mod tests {
     fn error_text_falls_back_to_strerror() {
         let easy = Easy::new().unwrap();
         assert_eq!(easy.error_text(7), "Could not connect to server");
+    }
+
+    #[test]
+    fn content_length_lines_are_recognised() {
+        assert_eq!(content_length(b"Content-Length: 65536\r\n"), Some(65536));
+        assert_eq!(content_length(b"content-length:7\r\n"), Some(7));
+        assert_eq!(content_length(b"Content-Type: text/plain\r\n"), None);
+        assert_eq!(content_length(b"Content-Length: x\r\n"), None);
     }
 
     #[test]
