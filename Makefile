@@ -45,6 +45,7 @@ lint: $(PY)
 	cargo clippy --release --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests bench
 	$(VENV)/bin/ruff format --check python tests bench
+	$(PY) -m mypy python/acurl_rs
 	$(PY) -m mypy.stubtest acurl_rs._acurl_rs
 
 fmt:

@@ -29,7 +29,7 @@ _HDR_DIGITS = 3
 
 def _new_hdr_histogram() -> Any | None:
     try:
-        from hdrh.histogram import HdrHistogram
+        from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
     except ImportError:
         return None
     return HdrHistogram(_HDR_LOWEST_US, _HDR_HIGHEST_US, _HDR_DIGITS)

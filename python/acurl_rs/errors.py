@@ -36,6 +36,10 @@ class AcurlError(Exception):
     """
 
     category: ClassVar[str] = "other"
+    #: How often acurl_rs sent the request again before giving up (see `retries=`).
+    retries: int = 0
+    #: Whether any response byte arrived before the failure (set for transport failures).
+    response_started: bool = True
     default_code: ClassVar[int | None] = None
 
     code: int | None
@@ -136,3 +140,5 @@ class HTTPStatusError(AcurlError):
     """Raised by `response.raise_for_status()` for a 4xx or 5xx response; `.response` is it."""
 
     category = "http_status"
+    #: The 4xx/5xx response that `raise_for_status()` refused.
+    response: Any = None

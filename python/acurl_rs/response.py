@@ -134,7 +134,7 @@ class _Response:
 
     def _parse_headers(self) -> None:
         pairs: list[tuple[str, str]] = []
-        merged = CaseInsensitiveDict()
+        merged: CaseInsensitiveDict = CaseInsensitiveDict()
         for line in self.header.split("\r\n")[1:]:
             name, sep, value = line.partition(":")
             if not sep:

@@ -15,7 +15,10 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 from urllib.parse import quote, urlencode, urlsplit
 
 from . import _acurl_rs
@@ -195,7 +198,36 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), port
 
 
-class CurlWrapper:
+class _Closable:
+    """close(), `closed` and both context-manager forms, for objects whose native side
+    (`_native`, made lazily) fails its requests in flight and frees curl when closed."""
+
+    _native: Any
+    _closed: bool
+
+    def close(self) -> None:
+        self._closed = True
+        if self._native is not None:
+            self._native.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+class CurlWrapper(_Closable):
     """One libcurl multi handle for one asyncio event loop (acurl's `CurlWrapper`).
 
     `loop=None` binds to the loop running when the first session is used.
@@ -271,30 +303,8 @@ class CurlWrapper:
             share_lock_callbacks=_share_lock_callbacks,
         )
 
-    def close(self) -> None:
-        """Fails requests in flight, removes everything of ours from the loop, frees curl."""
-        self._closed = True
-        if self._native is not None:
-            self._native.close()
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def __enter__(self) -> CurlWrapper:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> CurlWrapper:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.close()
-
-
-class Session:
+class Session(_Closable):
     """One virtual user: a libcurl share handle (cookies, and in "session" scope connections,
     DNS and TLS sessions) and acurl's request coroutines."""
 
@@ -391,7 +401,7 @@ class Session:
         cert: tuple[str, str] | None = None,
         allow_redirects: bool = True,
         max_redirects: int = 5,
-        params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
+        params: Any = None,
         timeout: float | None = _UNSET,
         connect_timeout: float | None = _UNSET,
         verify: Any = _UNSET,
@@ -516,29 +526,6 @@ class Session:
 
     def erase_session_cookies(self) -> None:
         self._open().cookie_command("SESS")
-
-    # Lifetime ----------------------------------------------------------------------------
-    def close(self) -> None:
-        """Fails this session's requests in flight and releases its connections."""
-        self._closed = True
-        if self._native is not None:
-            self._native.close()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Session:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.close()
 
 
 class _TransferOptions:
