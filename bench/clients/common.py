@@ -242,7 +242,7 @@ async def scheduled(
 
 
 async def fixed(a: Adapter, args: argparse.Namespace) -> dict[str, Any]:
-    sessions = [await a.new_session() for _ in range(args.sessions)]
+    sessions = [await a.new_session(args.scope) for _ in range(args.sessions)]
     warm = Tally(None)
     for i in range(0, len(sessions), 100):  # one request per session opens its connection
         await asyncio.gather(*(counted(a.fetch, s, args.url, warm) for s in sessions[i : i + 100]))
@@ -344,7 +344,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--http", choices=("1.1", "2"), default="2")
     p.add_argument("--expect-bytes", type=int, default=None, help="body size to check")
     p.add_argument("--status-url", default=None, help="nginx stub_status URL")
-    p.add_argument("--scope", default="session", help="acurl_rs connection scope (journeys)")
+    p.add_argument("--scope", default="session", help="acurl_rs connection scope (journeys, fixed)")
     p.add_argument("--journeys", type=int, default=5000)
     p.add_argument("--warmup-journeys", type=int, default=200)
     p.add_argument("--journey-len", type=int, default=5)
