@@ -15,25 +15,38 @@ use crate::ffi::{Easy, Share, ShareScope};
 
 pub struct SessionShare {
     share: Rc<Share>,
-    /// A handle that is never added to a multi: the door to the shared cookie jar.
-    jar: Easy,
+    /// A handle that is never added to a multi: the door to the shared cookie jar. Made on
+    /// first use: most virtual users never read their jar, and an easy handle is most of what
+    /// an idle session would otherwise cost.
+    jar: std::cell::OnceCell<Easy>,
 }
 
 impl SessionShare {
     pub fn new(scope: ShareScope, lock_callbacks: bool) -> Result<SessionShare, Error> {
         let share = Rc::new(Share::new(scope, lock_callbacks).map_err(Error::Internal)?);
-        let mut jar = Easy::new().map_err(Error::Internal)?;
-        jar.attach_share(share.clone()).map_err(curl_internal)?;
-        Ok(SessionShare { share, jar })
+        Ok(SessionShare {
+            share,
+            jar: std::cell::OnceCell::new(),
+        })
     }
 
     pub fn handle(&self) -> Rc<Share> {
         self.share.clone()
     }
 
+    fn jar(&self) -> Result<&Easy, Error> {
+        if let Some(jar) = self.jar.get() {
+            return Ok(jar);
+        }
+        let mut jar = Easy::new().map_err(Error::Internal)?;
+        jar.attach_share(self.share.clone())
+            .map_err(curl_internal)?;
+        Ok(self.jar.get_or_init(|| jar))
+    }
+
     /// The whole jar as Netscape cookie-file lines.
     pub fn cookie_lines(&self) -> Result<Vec<String>, Error> {
-        self.jar.cookie_list().map_err(curl_internal)
+        self.jar()?.cookie_list().map_err(curl_internal)
     }
 
     /// Feeds one CURLOPT_COOKIELIST command: a "Set-Cookie:" line, a Netscape line, "ALL",
@@ -41,8 +54,9 @@ impl SessionShare {
     pub fn cookie_command(&mut self, command: &str) -> Result<(), Error> {
         let line = CString::new(command)
             .map_err(|_| Error::Value("cookie line must not contain NUL".into()))?;
-        self.jar
-            .set_cstr(curl_sys::CURLOPT_COOKIELIST, &line)
+        self.jar()?;
+        let jar = self.jar.get_mut().expect("made just above");
+        jar.set_cstr(curl_sys::CURLOPT_COOKIELIST, &line)
             .map_err(curl_internal)
     }
 }
