@@ -29,7 +29,7 @@ dev: $(PY)
 	$(PIP) install -q msgpack docopt ujson flask packaging prettytable
 
 # The main job on its embedded default: a bounded load run against a loopback target.
-run: dev
+run: deps dev
 	$(PY) -m acurl_rs
 
 test-rust:
