@@ -107,3 +107,21 @@ async def test_invalid_scope_and_version_are_value_errors():
     with pytest.raises(ValueError, match="connection_scope"):
         wrapper.session(connection_scope="global")
     wrapper.close()
+
+
+@pytest.mark.parametrize("limit", ["max_total_connections", "max_host_connections"])
+async def test_connection_limits_hold_in_wrapper_scope(nginx, limit):
+    # curl queues transfers beyond the limit instead of opening more connections.
+    before = nginx.stub_status()["accepts"]
+    async with acurl_rs.CurlWrapper(**{limit: 2}) as wrapper:
+        s = wrapper.session(connection_scope="wrapper", http_version="1.1")
+        responses = await asyncio.gather(*(s.get(nginx.http_url + "/conn") for _ in range(20)))
+        assert all(r.status_code == 200 for r in responses)
+        assert len({r.conn_id for r in responses}) <= 2
+        s.close()
+    assert nginx.stub_status()["accepts"] - before - 1 <= 2
+
+
+async def test_negative_limits_are_value_errors():
+    with pytest.raises(ValueError, match="max_connects"):
+        acurl_rs.CurlWrapper(max_connects=-1)
