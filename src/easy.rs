@@ -1,6 +1,7 @@
 //! One transfer: a request turned into easy-handle options, and a finished handle turned into a
 //! response. Input is checked here, before anything can reach the wire.
 
+use std::cell::RefCell;
 use std::ffi::CString;
 use std::rc::Rc;
 
@@ -21,6 +22,25 @@ pub struct EasyPool {
 /// More idle handles than this are freed: a burst should not pin memory for the session's life.
 const MAX_IDLE: usize = 256;
 
+thread_local! {
+    /// Handles of closed sessions, detached from their shares, for the next sessions made on
+    /// this thread: a load test makes a session per journey, and making an easy handle costs
+    /// more than re-attaching one. Thread-local because handles never leave their thread.
+    static SPARE: RefCell<Vec<Easy>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Keeps a finished handle for a later session, or frees it when enough are kept.
+pub fn spare(mut easy: Easy) {
+    if easy.detach_share().is_ok() {
+        let _ = SPARE.try_with(|spare| {
+            let mut spare = spare.borrow_mut();
+            if spare.len() < MAX_IDLE {
+                spare.push(easy);
+            }
+        });
+    }
+}
+
 impl EasyPool {
     pub fn new(share: Rc<Share>) -> EasyPool {
         EasyPool {
@@ -33,7 +53,11 @@ impl EasyPool {
         if let Some(easy) = self.idle.pop() {
             return Ok(easy);
         }
-        let mut easy = Easy::new().map_err(Error::Internal)?;
+        let spare = SPARE.try_with(|s| s.borrow_mut().pop()).ok().flatten();
+        let mut easy = match spare {
+            Some(easy) => easy,
+            None => Easy::new().map_err(Error::Internal)?,
+        };
         easy.attach_share(self.share.clone()).map_err(curl_error)?;
         Ok(easy)
     }
@@ -41,6 +65,15 @@ impl EasyPool {
     pub fn put(&mut self, easy: Easy) {
         if self.idle.len() < MAX_IDLE {
             self.idle.push(easy);
+        }
+    }
+}
+
+impl Drop for EasyPool {
+    fn drop(&mut self) {
+        // The session is gone: its idle handles serve the next sessions instead.
+        for easy in self.idle.drain(..) {
+            spare(easy);
         }
     }
 }

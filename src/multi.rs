@@ -505,12 +505,15 @@ impl Drop for Engine {
     }
 }
 
-/// A finished handle goes back to its session's pool, or is freed if the session is gone.
+/// A finished handle goes back to its session's pool, or to the thread's spares if the
+/// session is gone.
 fn recycle(mut easy: Easy, pool: &Weak<RefCell<EasyPool>>) {
-    if let Some(pool) = pool.upgrade() {
-        if easy.reset().is_ok() {
-            pool.borrow_mut().put(easy);
-        }
+    if easy.reset().is_err() {
+        return;
+    }
+    match pool.upgrade() {
+        Some(pool) => pool.borrow_mut().put(easy),
+        None => crate::easy::spare(easy),
     }
 }
 

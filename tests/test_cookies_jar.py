@@ -58,3 +58,19 @@ async def test_cookies_do_not_follow_a_redirect_to_another_host(test_server):
         headers = {n.lower() for n, _ in r.json()["headers"]}
         assert "cookie" not in headers and "authorization" not in headers
         s.close()
+
+
+async def test_a_new_session_inherits_nothing_from_a_closed_one(test_server):
+    # Closed sessions hand their easy handles on to later sessions: the handles must arrive
+    # without the old jar and without the old connections.
+    async with acurl_rs.CurlWrapper() as wrapper:
+        first = wrapper.session()
+        await first.get(test_server.url("/set-cookie?user=alice"))
+        first.close()
+        for _ in range(3):
+            later = wrapper.session()
+            r = await later.get(test_server.url("/cookies"))
+            assert r.json() is None
+            assert r.num_connects == 1
+            assert later.cookies() == {}
+            later.close()

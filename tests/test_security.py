@@ -108,9 +108,9 @@ async def test_max_body_size_caps_a_response(test_server):
         s.close()
 
 
-async def test_proxy_variables_are_honoured_and_read_once_per_session(monkeypatch):
+async def test_proxy_variables_are_honoured_and_read_once_per_wrapper(monkeypatch):
     # libcurl's own rule: http_proxy sends http:// requests through the proxy. Without any proxy
-    # variable a session tells curl "no proxy" up front; one made with the variable set uses it.
+    # variable, sessions tell curl "no proxy" up front; the variables are read per wrapper.
     from servers.recorder import RecordingServer
 
     proxy = RecordingServer().start()
@@ -123,7 +123,8 @@ async def test_proxy_variables_are_honoured_and_read_once_per_session(monkeypatc
             assert r.status_code == 200 and r.body == b"ok"
             assert proxy.requests[0].startswith(b"GET " + target.encode() + b" HTTP/1.1\r\n")
             s.close()
-            monkeypatch.delenv("http_proxy")
+        monkeypatch.delenv("http_proxy")
+        async with acurl_rs.CurlWrapper() as wrapper:  # a new wrapper reads the variables anew
             direct = wrapper.session()
             with pytest.raises(acurl_rs.ConnectError):
                 await direct.get(target)

@@ -251,6 +251,9 @@ class CurlWrapper(_Closable):
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
         self._limits = (max_connects, max_host_connections, max_total_connections)
+        # Checked options of the sessions made so far, by their settings: a load test makes a
+        # session per journey, nearly always with the same settings.
+        self._options_cache: dict[tuple[Any, ...], _TransferOptions] = {}
         self._native: _acurl_rs.NativeWrapper | None = None
         self._thread = 0
         self._closed = False
@@ -270,6 +273,46 @@ class CurlWrapper(_Closable):
         elif threading.get_ident() != self._thread:
             raise RuntimeError(_OTHER_THREAD)
         return self._native
+
+    def _session_options(
+        self,
+        timeout: Any,
+        connect_timeout: Any,
+        verify: Any,
+        http_version: Any,
+        max_body_size: Any,
+        retries: Any,
+    ) -> _TransferOptions:
+        """The checked options for a session with these settings, made once per wrapper.
+
+        The CA bundle (verify=True) and the proxy variables are therefore read when the first
+        session with these settings is made; a new CurlWrapper sees changes to them.
+        """
+        key = (
+            timeout,
+            connect_timeout,
+            os.fspath(verify) if isinstance(verify, os.PathLike) else verify,
+            http_version,
+            max_body_size,
+            retries,
+        )
+        try:
+            cached = self._options_cache.get(key)
+        except TypeError:  # an unhashable (so invalid) value: let the checks say what is wrong
+            cached = None
+        if cached is None:
+            cached = _TransferOptions(
+                timeout=_check_seconds("timeout", timeout),
+                connect_timeout=_check_seconds("connect_timeout", connect_timeout),
+                verify=_resolve_verify(verify),
+                http_version=_check_http_version(http_version),
+                max_body_size=_check_max_body(max_body_size),
+                cert=None,
+                retries=_check_retries(retries),
+            )
+            if len(self._options_cache) < 64:
+                self._options_cache[key] = cached
+        return cached
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -329,14 +372,8 @@ class Session(_Closable):
         self._wrapper = wrapper
         self._scope = connection_scope
         self._lock_callbacks = bool(share_lock_callbacks)
-        self._defaults = _TransferOptions(
-            timeout=_check_seconds("timeout", timeout),
-            connect_timeout=_check_seconds("connect_timeout", connect_timeout),
-            verify=_resolve_verify(verify),
-            http_version=_check_http_version(http_version),
-            max_body_size=_check_max_body(max_body_size),
-            cert=None,
-            retries=_check_retries(retries),
+        self._defaults = wrapper._session_options(
+            timeout, connect_timeout, verify, http_version, max_body_size, retries
         )
         self.headers: dict[str, str] = dict(_header_pairs(headers))
         self.response_callback: ResponseCallback | None = None

@@ -277,6 +277,17 @@ impl Easy {
         Ok(())
     }
 
+    /// Stops using the share (so the share, and in session scope its connections, can go).
+    pub fn detach_share(&mut self) -> Result<(), CURLcode> {
+        if self.share.is_some() {
+            let none: *mut curl_sys::CURLSH = std::ptr::null_mut();
+            // SAFETY: `raw` is live and not in a multi; CURLOPT_SHARE with NULL detaches.
+            check(unsafe { curl_sys::curl_easy_setopt(self.raw, curl_sys::CURLOPT_SHARE, none) })?;
+            self.share = None;
+        }
+        Ok(())
+    }
+
     pub fn set_long(&mut self, opt: CURLoption, value: c_long) -> Result<(), CURLcode> {
         // SAFETY: `raw` is live; callers pass only options whose argument type is `long`.
         check(unsafe { curl_sys::curl_easy_setopt(self.raw, opt, value) })
