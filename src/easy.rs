@@ -179,7 +179,7 @@ pub fn check_header_line(line: &str) -> Result<(), Error> {
 /// The body's framing is ours to state: a caller's Content-Length is replaced by the real one
 /// (a wrong one would desynchronise the connection), and only "chunked" may be asked for as a
 /// Transfer-Encoding.
-fn framing_checked(lines: Vec<String>) -> Result<Vec<String>, Error> {
+pub(crate) fn framing_checked(lines: Vec<String>) -> Result<Vec<String>, Error> {
     let mut kept = Vec::with_capacity(lines.len());
     for line in lines {
         let (name, value) = line

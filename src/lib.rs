@@ -9,6 +9,9 @@ mod response;
 mod session;
 mod share;
 
+#[cfg(fuzzing)]
+pub mod fuzzing;
+
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 

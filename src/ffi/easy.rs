@@ -179,6 +179,12 @@ fn content_length(line: &[u8]) -> Option<u64> {
         .ok()
 }
 
+/// For `cargo fuzz`: the Content-Length sniffing of response header lines.
+#[cfg(fuzzing)]
+pub fn fuzz_content_length(line: &[u8]) {
+    let _ = content_length(line);
+}
+
 type WriteCallback = extern "C" fn(*mut c_char, usize, usize, *mut c_void) -> usize;
 
 impl Easy {

@@ -13,6 +13,8 @@ use std::ffi::{c_char, CStr};
 use std::sync::Once;
 
 pub use curl_sys::CURLcode;
+#[cfg(fuzzing)]
+pub use easy::fuzz_content_length;
 pub use easy::{Easy, EasyInfo, HttpVersion};
 pub use multi::{
     multi_strerror, Multi, MultiEvents, SocketInterest, CSELECT_IN, CSELECT_OUT, SOCKET_TIMEOUT,
