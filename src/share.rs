@@ -2,7 +2,7 @@
 //!
 //! The share always holds the cookie jar; in "session" scope it also holds the connection pool,
 //! DNS cache and TLS session cache, so one session behaves as one virtual user. Locking: libcurl
-//! calls the lock callbacks only when set, and sharing is only unsafe across threads. The share
+//! calls the lock callbacks only when set, and sharing only needs locks across threads. The share
 //! and every type holding it are `!Send` (`Rc`), and the Python classes that own them are
 //! `unsendable`, so the share never leaves its event loop's thread and the installed lock
 //! callbacks can be no-ops. See docs/DESIGN.md for the measured cost of those callbacks.
