@@ -15,6 +15,7 @@ if str(Path(__file__).parent) not in sys.path:
 from servers.app import TestServer
 from servers.faults import FaultServer
 from servers.nginx import NginxServer
+from servers.recorder import RecordingServer
 
 # Variables that would send libcurl through a proxy or change its CA store.
 SCRUBBED_ENV = (
@@ -92,3 +93,13 @@ def nginx_factory(
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture(scope="module")
+def recorder() -> Iterator[RecordingServer]:
+    """A raw listener recording each request's exact bytes (servers/recorder.py)."""
+    server = RecordingServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -202,15 +202,6 @@ class Client:
 
 
 @pytest.fixture(scope="module")
-def recorder():
-    server = RecordingServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def client(recorder, request):
     c = Client(recorder)
     yield c

@@ -13,16 +13,6 @@ import pytest
 
 import acurl_rs
 from servers.app import TestServer
-from servers.recorder import RecordingServer
-
-
-@pytest.fixture(scope="module")
-def recorder():
-    server = RecordingServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ import threading
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from .background import BackgroundLoop
+from .background import BackgroundLoop, close_server
 
 LOOPBACK_V4 = "127.0.0.1"
 MAX_HEAD = 2 * 1024 * 1024  # request line + headers
@@ -277,13 +277,7 @@ class TestServer:
 
     async def _shutdown(self) -> None:
         assert self._server is not None
-        self._server.close()
-        for writer in list(self._writers):
-            writer.transport.abort()
-        try:
-            await asyncio.wait_for(self._server.wait_closed(), 5)
-        except asyncio.TimeoutError:
-            pass
+        await close_server(self._server, self._writers)
 
     def __enter__(self) -> TestServer:
         self.start()

@@ -78,3 +78,14 @@ class BackgroundLoop:
                 raise RuntimeError(f"{self.name}: thread did not stop in {timeout}s")
         self._thread = None
         self.loop = None
+
+
+async def close_server(server: asyncio.AbstractServer, writers: set[asyncio.StreamWriter]) -> None:
+    """Stops listening, aborts every open connection, and waits (5 s at most) for the server."""
+    server.close()
+    for writer in list(writers):
+        writer.transport.abort()
+    try:
+        await asyncio.wait_for(server.wait_closed(), 5)
+    except asyncio.TimeoutError:
+        pass

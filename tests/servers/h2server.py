@@ -45,7 +45,7 @@ from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 from hyperframe.frame import GoAwayFrame
 
-from .background import BackgroundLoop
+from .background import BackgroundLoop, close_server
 
 LOOPBACK_V4 = "127.0.0.1"
 BIG_WINDOW = 16 * 1024 * 1024
@@ -108,13 +108,7 @@ class H2Server:
         assert self._server is not None
         if self._stopping is not None:
             self._stopping.set()
-        self._server.close()
-        for writer in list(self._writers):
-            writer.transport.abort()
-        try:
-            await asyncio.wait_for(self._server.wait_closed(), 5)
-        except asyncio.TimeoutError:
-            pass
+        await close_server(self._server, self._writers)
 
     def __enter__(self) -> H2Server:
         return self.start()
