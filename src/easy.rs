@@ -86,6 +86,8 @@ pub struct RequestSpec<'a> {
     pub body: Option<Vec<u8>>,
     pub cookie: Option<&'a str>,
     pub options: &'a TransferOptions,
+    /// False: this transfer neither resumes nor stores TLS sessions (`tls_sessions="off"`).
+    pub tls_session_cache: bool,
 }
 
 fn curl_error(code: CURLcode) -> Error {
@@ -331,6 +333,12 @@ pub fn prepare(easy: &mut Easy, spec: RequestSpec<'_>) -> Result<(), Error> {
     if options.no_proxy {
         set(easy.set_cstr(curl_sys::CURLOPT_PROXY, c""))?;
     }
+    // Every content coding this curl decodes (gzip and deflate: zlib is built in, brotli and
+    // zstd are not), as acurl asked for: servers compress for us as they did for acurl.
+    set(easy.set_cstr(curl_sys::CURLOPT_ACCEPT_ENCODING, c""))?;
+    if !spec.tls_session_cache {
+        set(easy.set_long(curl_sys::CURLOPT_SSL_SESSIONID_CACHE, 0))?;
+    }
     Ok(())
 }
 
@@ -357,7 +365,11 @@ pub fn complete(py: Python<'_>, easy: &mut Easy, code: CURLcode) -> Result<Py<Ra
             text: "the server closed the connection before the end of the response headers".into(),
         });
     }
-    let info = easy.info().map_err(curl_error)?;
+    let mut info = easy.info().map_err(curl_error)?;
+    if info.num_connects == 0 {
+        // A reused connection made no handshake for this transfer: nothing was resumed.
+        info.tls_resumed = None;
+    }
     let body = easy.take_body();
     let header = easy.take_header();
     Py::new(py, RawResponse::new(py, info, &body, &header))

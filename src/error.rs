@@ -12,6 +12,7 @@ use crate::ffi::CURLcode;
 /// Codes we raise ourselves for conditions libcurl has no code for.
 pub const BODY_TOO_LARGE: CURLcode = 63; // CURLE_FILESIZE_EXCEEDED
 pub const WEIRD_SERVER_REPLY: CURLcode = 8; // CURLE_WEIRD_SERVER_REPLY
+pub const OPERATION_TIMEDOUT: CURLcode = 28; // CURLE_OPERATION_TIMEDOUT
 
 #[derive(Debug)]
 pub enum Error {

@@ -372,10 +372,35 @@ impl Engine {
             let Some(transfer) = self.transfers.borrow_mut().remove(&token) else {
                 continue;
             };
+            if code == crate::error::OPERATION_TIMEDOUT {
+                self.retire_stalled_connection(&transfer.easy);
+            }
             if let Some(multi) = self.multi.borrow().as_ref() {
                 let _ = multi.remove(&transfer.easy);
             }
             self.finish(py, transfer, code);
+        }
+    }
+
+    /// An HTTP/2 stream that timed out leaves its connection in the pool, where curl would give
+    /// it to the next transfer even when the peer stopped reading it: the connection is ended
+    /// unless another transfer still runs on it (one that progresses, or will time out too).
+    /// (curl itself closes an HTTP/1.1 connection whose transfer did not finish: then there is
+    /// no socket left to end.)
+    fn retire_stalled_connection(&self, easy: &Easy) {
+        let Ok(conn_id) = easy.connection_id() else {
+            return;
+        };
+        if conn_id < 0 {
+            return;
+        }
+        let in_use = self
+            .transfers
+            .borrow()
+            .values()
+            .any(|other| other.easy.connection_id() == Ok(conn_id));
+        if !in_use {
+            easy.shut_down_connection();
         }
     }
 

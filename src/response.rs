@@ -49,6 +49,10 @@ pub struct RawResponse {
     total_time: f64,
     #[pyo3(get)]
     queue_time: f64,
+    /// True/False: this transfer's new TLS connection resumed a session or made a full
+    /// handshake; None: plain HTTP, or a connection made earlier was reused.
+    #[pyo3(get)]
+    tls_resumed: Option<bool>,
     #[pyo3(get)]
     body: Py<PyBytes>,
     /// The final header block as received (status line included), undecoded.
@@ -93,6 +97,7 @@ impl RawResponse {
             starttransfer_time: seconds(info.starttransfer_us),
             total_time: seconds(info.total_us),
             queue_time: seconds(info.queue_us),
+            tls_resumed: info.tls_resumed,
             body: PyBytes::new(py, body).unbind(),
             header: PyBytes::new(py, header).unbind(),
         }

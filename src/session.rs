@@ -27,12 +27,38 @@ pub struct NativeSession {
     open: Option<Open>,
     id: u64,
     scope: ShareScope,
+    tls: TlsSessions,
     lock_callbacks: bool,
 }
 
+/// Where a session's new TLS connections find sessions to resume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsSessions {
+    /// The wrapper's cache (curl's multi-level cache), shared by every session of the wrapper:
+    /// a new virtual user's first connection resumes instead of a full handshake.
+    Wrapper,
+    /// The session's own cache, in its share: each virtual user starts with a full handshake.
+    Session,
+    /// No session cache: every connection is a full handshake.
+    Off,
+}
+
+impl TlsSessions {
+    fn parse(s: &str) -> Result<TlsSessions, Error> {
+        match s {
+            "wrapper" => Ok(TlsSessions::Wrapper),
+            "session" => Ok(TlsSessions::Session),
+            "off" => Ok(TlsSessions::Off),
+            other => Err(Error::Value(format!(
+                "Invalid tls_sessions: {other} (expected \"wrapper\", \"session\" or \"off\")"
+            ))),
+        }
+    }
+}
+
 impl Open {
-    fn new(scope: ShareScope, lock_callbacks: bool) -> Result<Open, Error> {
-        let share = SessionShare::new(scope, lock_callbacks)?;
+    fn new(scope: ShareScope, tls: TlsSessions, lock_callbacks: bool) -> Result<Open, Error> {
+        let share = SessionShare::new(scope, tls == TlsSessions::Session, lock_callbacks)?;
         let pool = Rc::new(RefCell::new(EasyPool::new(share.handle())));
         Ok(Open { share, pool })
     }
@@ -59,11 +85,13 @@ impl NativeSession {
 #[pymethods]
 impl NativeSession {
     #[new]
-    #[pyo3(signature = (wrapper, connection_scope="session", share_lock_callbacks=true))]
+    #[pyo3(signature = (wrapper, connection_scope="wrapper", share_lock_callbacks=true,
+                        tls_sessions="wrapper"))]
     fn new(
         wrapper: PyRef<'_, NativeWrapper>,
         connection_scope: &str,
         share_lock_callbacks: bool,
+        tls_sessions: &str,
     ) -> PyResult<NativeSession> {
         let scope = match connection_scope {
             "session" => ShareScope::Session,
@@ -75,15 +103,17 @@ impl NativeSession {
                 .into())
             }
         };
+        let tls = TlsSessions::parse(tls_sessions)?;
         let engine = wrapper.engine().clone();
         engine.check_usable()?;
-        let open = Open::new(scope, share_lock_callbacks)?;
+        let open = Open::new(scope, tls, share_lock_callbacks)?;
         let id = engine.new_session_id();
         Ok(NativeSession {
             engine,
             open: Some(open),
             id,
             scope,
+            tls,
             lock_callbacks: share_lock_callbacks,
         })
     }
@@ -110,6 +140,7 @@ impl NativeSession {
             body,
             cookie,
             options: options.get(),
+            tls_session_cache: self.tls != TlsSessions::Off,
         };
         let mut easy = open.pool.borrow_mut().get()?;
         if let Err(err) = prepare(&mut easy, spec) {
@@ -153,7 +184,7 @@ impl NativeSession {
             .as_ref()
             .ok_or(Error::Closed("the session is closed"))?;
         let cookies = old.share.cookie_lines()?;
-        let mut fresh = Open::new(self.scope, self.lock_callbacks)?;
+        let mut fresh = Open::new(self.scope, self.tls, self.lock_callbacks)?;
         for line in &cookies {
             fresh.share.cookie_command(line)?;
         }
@@ -205,5 +236,13 @@ mod tests {
         assert!(
             matches!(parse_http_version("3"), Err(Error::Value(m)) if m == "Invalid http_version: 3")
         );
+    }
+
+    #[test]
+    fn tls_session_policies_parse() {
+        assert_eq!(TlsSessions::parse("wrapper").unwrap(), TlsSessions::Wrapper);
+        assert_eq!(TlsSessions::parse("session").unwrap(), TlsSessions::Session);
+        assert_eq!(TlsSessions::parse("off").unwrap(), TlsSessions::Off);
+        assert!(matches!(TlsSessions::parse("none"), Err(Error::Value(_))));
     }
 }

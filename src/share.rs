@@ -1,7 +1,8 @@
 //! A session's libcurl share handle and its cookie jar.
 //!
-//! The share always holds the cookie jar; in "session" scope it also holds the connection pool,
-//! DNS cache and TLS session cache, so one session behaves as one virtual user. Locking: libcurl
+//! The share always holds the cookie jar; in "session" scope it also holds the connection pool
+//! and DNS cache, so one session behaves as one virtual user; with `tls_sessions="session"` it
+//! holds the TLS session cache too (otherwise new connections resume from the wrapper's). Locking: libcurl
 //! calls the lock callbacks only when set, and sharing only needs locks across threads. The share
 //! and every type holding it are `!Send` (`Rc`), and the Python classes that own them are
 //! `unsendable`, so the share never leaves its event loop's thread and the installed lock
@@ -22,8 +23,13 @@ pub struct SessionShare {
 }
 
 impl SessionShare {
-    pub fn new(scope: ShareScope, lock_callbacks: bool) -> Result<SessionShare, Error> {
-        let share = Rc::new(Share::new(scope, lock_callbacks).map_err(Error::Internal)?);
+    pub fn new(
+        scope: ShareScope,
+        own_tls_sessions: bool,
+        lock_callbacks: bool,
+    ) -> Result<SessionShare, Error> {
+        let share =
+            Rc::new(Share::new(scope, own_tls_sessions, lock_callbacks).map_err(Error::Internal)?);
         Ok(SessionShare {
             share,
             jar: std::cell::OnceCell::new(),
@@ -74,7 +80,7 @@ mod tests {
 
     #[test]
     fn cookies_set_erase_session_and_all() {
-        let mut s = SessionShare::new(ShareScope::Session, true).unwrap();
+        let mut s = SessionShare::new(ShareScope::Session, true, true).unwrap();
         s.cookie_command("Set-Cookie: sess=1; domain=example.test")
             .unwrap();
         s.cookie_command(
@@ -92,7 +98,7 @@ mod tests {
 
     #[test]
     fn nul_in_cookie_command_is_refused() {
-        let mut s = SessionShare::new(ShareScope::Wrapper, true).unwrap();
+        let mut s = SessionShare::new(ShareScope::Wrapper, false, true).unwrap();
         assert!(matches!(s.cookie_command("a\0b"), Err(Error::Value(_))));
     }
 }

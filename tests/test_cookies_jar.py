@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import acurl_rs
 
 
@@ -60,17 +62,19 @@ async def test_cookies_do_not_follow_a_redirect_to_another_host(test_server):
         s.close()
 
 
-async def test_a_new_session_inherits_nothing_from_a_closed_one(test_server):
+@pytest.mark.parametrize("scope", ["session", "wrapper"])
+async def test_a_new_session_inherits_nothing_from_a_closed_one(test_server, scope):
     # Closed sessions hand their easy handles on to later sessions: the handles must arrive
-    # without the old jar and without the old connections.
+    # without the old jar and (in session scope) without the old connections. In wrapper
+    # scope the connection is the wrapper's and is reused, but the cookies still are not.
     async with acurl_rs.CurlWrapper() as wrapper:
-        first = wrapper.session()
+        first = wrapper.session(connection_scope=scope)
         await first.get(test_server.url("/set-cookie?user=alice"))
         first.close()
         for _ in range(3):
-            later = wrapper.session()
+            later = wrapper.session(connection_scope=scope)
             r = await later.get(test_server.url("/cookies"))
             assert r.json() is None
-            assert r.num_connects == 1
+            assert r.num_connects == (1 if scope == "session" else 0)
             assert later.cookies() == {}
             later.close()

@@ -26,8 +26,10 @@ def h2(request):
         server.stop()
 
 
-def new_session(wrapper: acurl_rs.CurlWrapper, h2: H2Server) -> acurl_rs.Session:
-    return wrapper.session(http_version=h2.http_version, verify=h2.ca_path)
+def new_session(
+    wrapper: acurl_rs.CurlWrapper, h2: H2Server, scope: str = "wrapper"
+) -> acurl_rs.Session:
+    return wrapper.session(http_version=h2.http_version, verify=h2.ca_path, connection_scope=scope)
 
 
 async def test_rst_stream_fails_only_that_stream(h2):
@@ -138,11 +140,14 @@ async def test_upload_to_a_peer_that_stops_reading_times_out(h2, big_window):
         h2.stall_big_window = False
 
 
-async def test_after_a_stalled_upload_the_next_request_gets_a_working_connection(h2):
+@pytest.mark.parametrize("scope", ["wrapper", "session"])
+async def test_after_a_stalled_upload_the_next_request_gets_a_working_connection(h2, scope):
+    # Session scope starts the user's pool afresh; in wrapper scope the engine ends the
+    # timed-out stream's connection (no other transfer on it), which curl then drops.
     h2.reset("stall")
     try:
         async with acurl_rs.CurlWrapper() as wrapper:
-            s = new_session(wrapper, h2)
+            s = new_session(wrapper, h2, scope)
             with pytest.raises(acurl_rs.AcurlTimeoutError):
                 await s.post(h2.url("/upload"), data=b"x" * 1_000_000, timeout=0.5)
             h2.mode = "normal"  # new connections are answered again

@@ -60,7 +60,7 @@ MITE_FIELD_SOURCES = {
     "primary_ip": "primary_ip",
     "download_size": "download_size",
 }
-ACURL_RS_EXTRA_FIELDS = {"http_version", "conn_id", "queue_time"}
+ACURL_RS_EXTRA_FIELDS = {"http_version", "conn_id", "queue_time", "tls_resumed"}
 # Added by mite's Context.send to every message.
 CONTEXT_FIELDS = {"type", "time", "transaction", "transaction_id"}
 ID_DATA = {"test": "t-acurl-rs", "journey": "tests.test_mite:journey", "context_id": 7}

@@ -204,3 +204,24 @@ async def test_a_cleartext_burst_is_not_serialised_on_one_connection(session, te
 async def test_json_refuses_nan(session, test_server):
     with pytest.raises(ValueError):
         await session.post(test_server.url("/echo"), json={"x": float("nan")})
+
+
+async def test_gzip_and_deflate_are_asked_for_and_decoded(nginx_factory):
+    # acurl set CURLOPT_ACCEPT_ENCODING "" (every coding its curl decodes): servers compress
+    # for it, and the body arrives decoded. This curl has zlib (gzip, deflate), not brotli/zstd.
+    server = nginx_factory(
+        extra_http="gzip on; gzip_min_length 1; gzip_types text/plain;",
+        extra_server="location = /big.txt { default_type text/plain; }",
+    )
+    text = "compress me " * 500
+    (server.prefix / "html").mkdir(exist_ok=True)
+    (server.prefix / "html" / "big.txt").write_text(text)
+    async with acurl_rs.CurlWrapper() as wrapper:
+        s = wrapper.session(verify=server.ca_path)
+        echoed = await s.get(server.https_url + "/echo-headers")
+        assert "accept-encoding=deflate, gzip\n" in echoed.text
+        r = await s.get(server.https_url + "/big.txt")
+        assert r.headers["content-encoding"] == "gzip"
+        assert r.text == text
+        assert r.download_size < len(text) / 10, "the wire carried the compressed body"
+        s.close()

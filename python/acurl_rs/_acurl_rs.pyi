@@ -48,8 +48,9 @@ class NativeSession:
     def __new__(
         cls,
         wrapper: NativeWrapper,
-        connection_scope: str = "session",
+        connection_scope: str = "wrapper",
         share_lock_callbacks: bool = True,
+        tls_sessions: str = "wrapper",
     ) -> NativeSession: ...
     def start(
         self,
@@ -126,6 +127,8 @@ class RawResponse:
     def total_time(self) -> float: ...
     @property
     def queue_time(self) -> float: ...
+    @property
+    def tls_resumed(self) -> bool | None: ...
     @property
     def body(self) -> bytes: ...
     @property

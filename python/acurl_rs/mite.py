@@ -14,14 +14,19 @@ Behaves like ``mite_http`` from mite 2.11 (``mite_http/__init__.py``):
 
 Additions over mite:
 
-* ``http_metrics`` also carries ``http_version``, ``conn_id`` and ``queue_time``;
+* ``http_metrics`` also carries ``http_version``, ``conn_id``, ``queue_time`` and
+  ``tls_resumed`` (True/False for a new TLS connection, None for plain HTTP or a reused one);
 * a request that fails with ``acurl_rs.AcurlError`` sends one ``http_error`` message
   (url, method, curl code, error category, error text, start time, known timings and the
   additional metrics) and then re-raises the error;
 * the session is closed when the decorated journey returns or raises; a nested decorated
   journey gets its own session and the outer ``ctx.http`` is restored afterwards;
 * options: ``@mite_http(max_connects=..., http_version=..., connection_scope=...,
-  verify=..., **other_session_options)``, as well as bare ``@mite_http``.
+  tls_sessions=..., verify=..., **other_session_options)``, as well as bare ``@mite_http``.
+  The default ``connection_scope`` is "wrapper", acurl's model: the loop's wrapper owns the
+  connections, DNS and TLS caches its journeys share; ``connection_scope="session"`` gives each
+  journey its own pool (a new user's first TLS connection then resumes from the wrapper's TLS
+  session cache unless ``tls_sessions`` says otherwise).
 
 This module does not import mite: ``ctx`` only needs ``send(type, **fields)`` and must
 accept an ``http`` attribute.
@@ -33,7 +38,7 @@ import asyncio
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from functools import wraps
 from typing import Any, TypeVar
@@ -58,10 +63,16 @@ _ERROR_DETAILS = (
 )
 
 
-def _acurl_error_class() -> type[Exception]:
-    from . import AcurlError  # late: the native module loads with the package anyway
+_acurl_error: type[Exception] | None = None
 
-    return AcurlError
+
+def _acurl_error_class() -> type[Exception]:
+    global _acurl_error
+    if _acurl_error is None:
+        from . import AcurlError  # late: this module is imported by the package itself
+
+        _acurl_error = AcurlError
+    return _acurl_error
 
 
 # ---------------------------------------------------------------------------
@@ -120,9 +131,23 @@ def close_wrappers(loop: asyncio.AbstractEventLoop | None = None) -> None:
 # the per-journey session
 
 
+_METHOD_BYTES: dict[str, bytes] = {}
+
+
+def _method_bytes(r: Any) -> bytes:
+    """`r.request.method` (bytes, as mite sends it) without building the Request object."""
+    request = getattr(r, "_request", None)
+    if type(request) is tuple and type(request[0]) is str:
+        method = _METHOD_BYTES.get(request[0])
+        if method is None:
+            method = _METHOD_BYTES[request[0]] = request[0].encode("ascii", "replace")
+        return method
+    return r.request.method
+
+
 def _response_metrics(r: Any) -> dict[str, Any]:
     # Field names and values exactly as mite_http's response callback sends them,
-    # then the three acurl_rs additions.
+    # then the acurl_rs additions.
     return dict(
         start_time=r.start_time,
         effective_url=r.url,
@@ -134,11 +159,12 @@ def _response_metrics(r: Any) -> dict[str, Any]:
         first_byte_time=r.starttransfer_time,
         total_time=r.total_time,
         primary_ip=r.primary_ip,
-        method=r.request.method,
+        method=_method_bytes(r),
         download_size=r.download_size,
         http_version=r.http_version,
         conn_id=r.conn_id,
         queue_time=r.queue_time,
+        tls_resumed=r.tls_resumed,
     )
 
 
@@ -223,43 +249,38 @@ class MiteHttpSession:
                 fields.setdefault(key, value)
         self._ctx.send("http_error", **fields)
 
-    async def _perform(
-        self, method: str | bytes, url: Any, call: Callable[[], Awaitable[Any]]
-    ) -> Any:
-        acurl_error = _acurl_error_class()
-        start = time.time()
+    # get() and friends return request()'s coroutine, as Session does: one coroutine per
+    # request, not a chain of three.
+    async def request(self, method: str | bytes, url: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
         try:
-            return await call()
-        except acurl_error as exc:
-            self._send_error(exc, method, url, start, time.perf_counter() - t0)
+            return await self._session.request(method, url, **kwargs)
+        except Exception as exc:
+            if isinstance(exc, _acurl_error_class()):
+                elapsed = time.perf_counter() - t0
+                self._send_error(exc, method, url, time.time() - elapsed, elapsed)
             raise
 
-    async def request(self, method: str | bytes, url: Any, **kwargs: Any) -> Any:
-        return await self._perform(
-            method, url, lambda: self._session.request(method, url, **kwargs)
-        )
+    def get(self, url: Any, **kwargs: Any) -> Coroutine[Any, Any, Any]:
+        return self.request("GET", url, **kwargs)
 
-    async def get(self, url: Any, **kwargs: Any) -> Any:
-        return await self._perform("GET", url, lambda: self._session.get(url, **kwargs))
+    def post(self, url: Any, **kwargs: Any) -> Coroutine[Any, Any, Any]:
+        return self.request("POST", url, **kwargs)
 
-    async def post(self, url: Any, **kwargs: Any) -> Any:
-        return await self._perform("POST", url, lambda: self._session.post(url, **kwargs))
+    def put(self, url: Any, **kwargs: Any) -> Coroutine[Any, Any, Any]:
+        return self.request("PUT", url, **kwargs)
 
-    async def put(self, url: Any, **kwargs: Any) -> Any:
-        return await self._perform("PUT", url, lambda: self._session.put(url, **kwargs))
+    def patch(self, url: Any, **kwargs: Any) -> Coroutine[Any, Any, Any]:
+        return self.request("PATCH", url, **kwargs)
 
-    async def patch(self, url: Any, **kwargs: Any) -> Any:
-        return await self._perform("PATCH", url, lambda: self._session.patch(url, **kwargs))
+    def delete(self, url: Any, **kwargs: Any) -> Coroutine[Any, Any, Any]:
+        return self.request("DELETE", url, **kwargs)
 
-    async def delete(self, url: Any, **kwargs: Any) -> Any:
-        return await self._perform("DELETE", url, lambda: self._session.delete(url, **kwargs))
+    def head(self, url: Any, **kwargs: Any) -> Coroutine[Any, Any, Any]:
+        return self.request("HEAD", url, **kwargs)
 
-    async def head(self, url: Any, **kwargs: Any) -> Any:
-        return await self._perform("HEAD", url, lambda: self._session.head(url, **kwargs))
-
-    async def options(self, url: Any, **kwargs: Any) -> Any:
-        return await self._perform("OPTIONS", url, lambda: self._session.options(url, **kwargs))
+    def options(self, url: Any, **kwargs: Any) -> Coroutine[Any, Any, Any]:
+        return self.request("OPTIONS", url, **kwargs)
 
     def close(self) -> None:
         self._session.close()

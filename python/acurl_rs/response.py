@@ -37,6 +37,7 @@ _RAW_FIELDS = (
     "starttransfer_time",
     "total_time",
     "queue_time",
+    "tls_resumed",
     "body",
 )
 
@@ -81,6 +82,7 @@ class _Response:
     starttransfer_time: float
     total_time: float
     queue_time: float
+    tls_resumed: bool | None
     body: bytes
 
     def __init__(
@@ -134,7 +136,7 @@ class _Response:
 
     def _parse_headers(self) -> None:
         pairs: list[tuple[str, str]] = []
-        merged: CaseInsensitiveDict = CaseInsensitiveDict()
+        merged: dict[str, str] = {}
         for line in self.header.split("\r\n")[1:]:
             name, sep, value = line.partition(":")
             if not sep:
@@ -145,7 +147,9 @@ class _Response:
             key = name.lower()
             merged[key] = f"{merged[key]}, {value}" if key in merged else value
         self._headers_tuple = tuple(pairs)
-        self._headers = merged
+        headers: CaseInsensitiveDict = CaseInsensitiveDict()
+        dict.update(headers, merged)  # the keys are folded already
+        self._headers = headers
 
     @property
     def headers(self) -> CaseInsensitiveDict:

@@ -31,6 +31,7 @@ __all__ = ["CurlWrapper", "Session"]
 
 _HTTP_VERSIONS = frozenset({"auto", "1.1", "2", "2-prior-knowledge"})
 _SCOPES = frozenset({"session", "wrapper"})
+_TLS_SESSIONS = frozenset({"wrapper", "session", "off"})
 _USER_AGENT = f"acurl_rs/{_acurl_rs.__version__}"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Headers that carry credentials: never sent on to another origin by a redirect.
@@ -322,7 +323,8 @@ class CurlWrapper(_Closable):
         self,
         http_version: str = "auto",
         *,
-        connection_scope: str = "session",
+        connection_scope: str = "wrapper",
+        tls_sessions: str = "wrapper",
         verify: bool | str | os.PathLike[str] = True,
         timeout: float | None = None,
         connect_timeout: float | None = None,
@@ -331,12 +333,18 @@ class CurlWrapper(_Closable):
         retries: int = _DEFAULT_RETRIES,
         _share_lock_callbacks: bool = True,
     ) -> Session:
-        """A new session: its own cookie jar and, in "session" scope, its own connections,
-        DNS cache and TLS sessions (one virtual user); in "wrapper" scope those are shared."""
+        """A new session: its own cookie jar; connections, DNS cache and TLS sessions shared
+        with the wrapper's other sessions ("wrapper" scope, acurl's model, the default), or
+        its own connections and DNS cache ("session" scope: one virtual user's pool).
+
+        `tls_sessions` says where new TLS connections find sessions to resume: "wrapper" (the
+        wrapper's cache: a new user resumes instead of a full handshake), "session" (the
+        session's own cache) or "off" (every connection a full handshake)."""
         return Session(
             self,
             http_version=http_version,
             connection_scope=connection_scope,
+            tls_sessions=tls_sessions,
             verify=verify,
             timeout=timeout,
             connect_timeout=connect_timeout,
@@ -348,15 +356,16 @@ class CurlWrapper(_Closable):
 
 
 class Session(_Closable):
-    """One virtual user: a libcurl share handle (cookies, and in "session" scope connections,
-    DNS and TLS sessions) and acurl's request coroutines."""
+    """One virtual user: a libcurl share handle (cookies, and in "session" scope connections
+    and DNS) and acurl's request coroutines."""
 
     def __init__(
         self,
         wrapper: CurlWrapper,
         *,
         http_version: str = "auto",
-        connection_scope: str = "session",
+        connection_scope: str = "wrapper",
+        tls_sessions: str = "wrapper",
         verify: Any = True,
         timeout: float | None = None,
         connect_timeout: float | None = None,
@@ -369,8 +378,11 @@ class Session(_Closable):
             raise ArgumentError("Session needs a CurlWrapper")
         if connection_scope not in _SCOPES:
             raise ValueError(f"Invalid connection_scope: {connection_scope}")
+        if tls_sessions not in _TLS_SESSIONS:
+            raise ValueError(f"Invalid tls_sessions: {tls_sessions}")
         self._wrapper = wrapper
         self._scope = connection_scope
+        self._tls_sessions = tls_sessions
         self._lock_callbacks = bool(share_lock_callbacks)
         self._defaults = wrapper._session_options(
             timeout, connect_timeout, verify, http_version, max_body_size, retries
@@ -391,7 +403,7 @@ class Session(_Closable):
 
                 raise SessionClosedError("the session is closed")
             native = _acurl_rs.NativeSession(
-                self._wrapper._bind(), self._scope, self._lock_callbacks
+                self._wrapper._bind(), self._scope, self._lock_callbacks, self._tls_sessions
             )
             self._native = native
             self._native_ref = weakref.ref(native)

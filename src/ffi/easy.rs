@@ -24,6 +24,13 @@ pub struct TransferBuffers {
     /// The blank line that ends a header block arrived (curl also accepts a block cut off by
     /// the server closing the connection; we do not).
     pub headers_complete: bool,
+    /// The handle these buffers belong to, so the header callback can ask curl about the
+    /// connection (CURLINFO_TLS_SSL_PTR is only valid while the transfer runs).
+    handle: Option<std::ptr::NonNull<CURL>>,
+    /// Set at the first status line of a transfer: whether its TLS handshake resumed a
+    /// session (None: not TLS, or not known).
+    pub tls_resumed: Option<bool>,
+    tls_checked: bool,
 }
 
 /// The `CURL_HTTP_VERSION_*` values a request may ask for.
@@ -71,6 +78,8 @@ pub struct EasyInfo {
     pub starttransfer_us: i64,
     pub total_us: i64,
     pub queue_us: i64,
+    /// Whether the connection's TLS handshake resumed a session (None: plain HTTP).
+    pub tls_resumed: Option<bool>,
 }
 
 struct SList(*mut curl_sys::curl_slist);
@@ -141,6 +150,10 @@ extern "C" fn write_header(
         let buffers = unsafe { &mut *(data as *mut TransferBuffers) };
         let line = unsafe { std::slice::from_raw_parts(ptr as *const u8, len) };
         if line.starts_with(b"HTTP/") {
+            if !buffers.tls_checked {
+                buffers.tls_checked = true;
+                buffers.tls_resumed = buffers.handle.and_then(|h| tls_session_reused(h.as_ptr()));
+            }
             buffers.header.clear();
             buffers.headers_complete = false;
         } else if line == b"\r\n" || line == b"\n" {
@@ -185,6 +198,36 @@ pub fn fuzz_content_length(line: &[u8]) {
     let _ = content_length(line);
 }
 
+/// Whether the TLS connection a running transfer uses resumed a session: OpenSSL's
+/// `SSL_session_reused` on the `SSL*` curl exposes as CURLINFO_TLS_SSL_PTR. None when the
+/// connection is not TLS (or the backend is not OpenSSL).
+fn tls_session_reused(raw: *mut CURL) -> Option<bool> {
+    let mut info: *const CurlTlsSessionInfo = std::ptr::null();
+    // SAFETY: `raw` is the live handle whose header callback is running (getinfo is allowed
+    // inside callbacks); CURLINFO_TLS_SSL_PTR writes a pointer to a struct curl_tlssessioninfo
+    // owned by the handle, valid until the callback returns.
+    let rc = unsafe {
+        curl_sys::curl_easy_getinfo(
+            raw,
+            CURLINFO_TLS_SSL_PTR,
+            &mut info as *mut *const CurlTlsSessionInfo,
+        )
+    };
+    if rc != CURLE_OK || info.is_null() {
+        return None;
+    }
+    // SAFETY: non-null, points at curl's struct for this handle (see above).
+    let info = unsafe { &*info };
+    if info.backend != CURLSSLBACKEND_OPENSSL || info.internals.is_null() {
+        return None;
+    }
+    // SAFETY: with the OpenSSL backend, `internals` of CURLINFO_TLS_SSL_PTR is the live `SSL*`
+    // of the transfer's connection; SSL_session_reused only reads it.
+    let reused =
+        unsafe { openssl_sys::SSL_session_reused(info.internals as *mut openssl_sys::SSL) };
+    Some(reused == 1)
+}
+
 type WriteCallback = extern "C" fn(*mut c_char, usize, usize, *mut c_void) -> usize;
 
 impl Easy {
@@ -205,6 +248,7 @@ impl Easy {
             owner_pid: super::process_id(),
             _not_send: PhantomData,
         };
+        easy.buffers.handle = std::ptr::NonNull::new(raw);
         easy.install_base()
             .map_err(|c| format!("easy setup failed: {}", super::strerror(c)))?;
         Ok(easy)
@@ -265,6 +309,8 @@ impl Easy {
         self.buffers.max_body = 0;
         self.buffers.body_too_large = false;
         self.buffers.headers_complete = false;
+        self.buffers.tls_resumed = None;
+        self.buffers.tls_checked = false;
         self.errbuf[0] = 0;
         self.install_base()?;
         if let Some(share) = self.share.clone() {
@@ -457,7 +503,36 @@ impl Easy {
             starttransfer_us: self.info_off_t(CURLINFO_STARTTRANSFER_TIME_T)?,
             total_us: self.info_off_t(CURLINFO_TOTAL_TIME_T)?,
             queue_us: self.info_off_t(CURLINFO_QUEUE_TIME_T)?,
+            tls_resumed: self.buffers.tls_resumed,
         })
+    }
+
+    /// The id of the connection this handle uses or used last (-1: none yet).
+    pub fn connection_id(&self) -> Result<i64, CURLcode> {
+        self.info_off_t(CURLINFO_CONN_ID)
+    }
+
+    /// Shuts down (without closing: the fd stays curl's) the socket of the connection this
+    /// handle used last, if that connection is still in the pool. curl then sees the
+    /// connection end and closes it itself instead of handing it to the next transfer.
+    pub fn shut_down_connection(&self) -> bool {
+        let mut fd: curl_sys::curl_socket_t = curl_sys::CURL_SOCKET_BAD;
+        // SAFETY: `raw` is live; CURLINFO_ACTIVESOCKET writes one curl_socket_t (or
+        // CURL_SOCKET_BAD when the last connection is gone).
+        let rc = unsafe {
+            curl_sys::curl_easy_getinfo(
+                self.raw,
+                CURLINFO_ACTIVESOCKET,
+                &mut fd as *mut curl_sys::curl_socket_t,
+            )
+        };
+        if rc != CURLE_OK || fd == curl_sys::CURL_SOCKET_BAD {
+            return false;
+        }
+        // SAFETY: `fd` is an open socket owned by curl's connection pool; shutdown(2) ends the
+        // TCP stream but leaves the descriptor open, so curl keeps sole ownership of closing it
+        // and no other file can take its number meanwhile.
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) == 0 }
     }
 
     /// The share's cookie jar as Netscape cookie-file lines (CURLINFO_COOKIELIST).
@@ -512,7 +587,7 @@ mod tests {
 
     #[test]
     fn easy_keeps_its_share_alive_and_drops_first() {
-        let share = Rc::new(Share::new(ShareScope::Session, true).unwrap());
+        let share = Rc::new(Share::new(ShareScope::Session, true, true).unwrap());
         let mut easy = Easy::new().unwrap();
         easy.attach_share(share.clone()).unwrap();
         assert_eq!(Rc::strong_count(&share), 2);
@@ -523,7 +598,7 @@ mod tests {
 
     #[test]
     fn cookie_list_of_a_fresh_share_is_empty_and_jar_accepts_lines() {
-        let share = Rc::new(Share::new(ShareScope::Wrapper, true).unwrap());
+        let share = Rc::new(Share::new(ShareScope::Wrapper, false, true).unwrap());
         let mut jar = Easy::new().unwrap();
         jar.attach_share(share).unwrap();
         assert!(jar.cookie_list().unwrap().is_empty());

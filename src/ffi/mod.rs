@@ -41,6 +41,19 @@ pub(crate) mod consts {
     pub const CURLINFO_QUEUE_TIME_T: CURLINFO = CURLINFO_OFF_T + 65;
     pub const CURLINFO_SIZE_UPLOAD_T: CURLINFO = CURLINFO_OFF_T + 7;
     pub const CURLINFO_SIZE_DOWNLOAD_T: CURLINFO = CURLINFO_OFF_T + 8;
+    const CURLINFO_PTR: CURLINFO = 0x400000;
+    const CURLINFO_SOCKET: CURLINFO = 0x500000;
+    pub const CURLINFO_ACTIVESOCKET: CURLINFO = CURLINFO_SOCKET + 44;
+    pub const CURLINFO_TLS_SSL_PTR: CURLINFO = CURLINFO_PTR + 45;
+    /// `curl_sslbackend` value of OpenSSL (and its forks).
+    pub const CURLSSLBACKEND_OPENSSL: std::ffi::c_int = 1;
+
+    /// curl.h's `struct curl_tlssessioninfo` (commented out in curl-sys).
+    #[repr(C)]
+    pub struct CurlTlsSessionInfo {
+        pub backend: std::ffi::c_int,
+        pub internals: *mut std::ffi::c_void,
+    }
 }
 
 static GLOBAL_INIT: Once = Once::new();

@@ -15,9 +15,9 @@ use curl_sys::{curl_lock_access, curl_lock_data, CURLSHcode, CURL, CURLSH};
 /// What a session's share holds besides cookies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShareScope {
-    /// Cookies, connections, DNS and TLS sessions: one virtual user's own pools.
+    /// Cookies, connections and DNS: one virtual user's own pools.
     Session,
-    /// Cookies only: connections, DNS and TLS sessions come from the multi, shared by all.
+    /// Cookies only: connections and DNS come from the multi, shared by all.
     Wrapper,
 }
 
@@ -41,9 +41,15 @@ fn check(code: CURLSHcode, what: &str) -> Result<(), String> {
 }
 
 impl Share {
-    /// A new share holding cookies, plus connections, DNS and TLS sessions in `Session` scope.
-    /// `lock_callbacks` installs the no-op lock/unlock pair (the default; off only to measure).
-    pub fn new(scope: ShareScope, lock_callbacks: bool) -> Result<Share, String> {
+    /// A new share holding cookies, plus connections and DNS in `Session` scope, plus TLS
+    /// sessions when `own_tls_sessions` (otherwise curl keeps them in the multi's cache, shared
+    /// by every share without them). `lock_callbacks` installs the no-op lock/unlock pair (the
+    /// default; off only to measure).
+    pub fn new(
+        scope: ShareScope,
+        own_tls_sessions: bool,
+        lock_callbacks: bool,
+    ) -> Result<Share, String> {
         super::global_init();
         // SAFETY: curl_share_init has no preconditions; NULL is checked below.
         let raw = unsafe { curl_sys::curl_share_init() };
@@ -75,8 +81,10 @@ impl Share {
             data.extend([
                 curl_sys::CURL_LOCK_DATA_CONNECT,
                 curl_sys::CURL_LOCK_DATA_DNS,
-                curl_sys::CURL_LOCK_DATA_SSL_SESSION,
             ]);
+        }
+        if own_tls_sessions {
+            data.push(curl_sys::CURL_LOCK_DATA_SSL_SESSION);
         }
         for d in data {
             // SAFETY: `raw` is live; CURLSHOPT_SHARE takes one curl_lock_data value.
@@ -113,8 +121,10 @@ mod tests {
     fn share_is_made_and_cleaned_in_both_scopes() {
         for scope in [ShareScope::Session, ShareScope::Wrapper] {
             for locks in [true, false] {
-                let share = Share::new(scope, locks).expect("share");
-                assert!(!share.as_ptr().is_null());
+                for tls in [true, false] {
+                    let share = Share::new(scope, tls, locks).expect("share");
+                    assert!(!share.as_ptr().is_null());
+                }
             }
         }
     }

@@ -119,7 +119,7 @@ def parse_stub_status(text: str) -> dict[str, int]:
 
 _ECHO_HEADERS = (
     r"cookie=$http_cookie\nuser-agent=$http_user_agent\n"
-    r"host=$host\nprotocol=$server_protocol\n"
+    r"host=$host\nprotocol=$server_protocol\naccept-encoding=$http_accept_encoding\n"
 )
 LOCATIONS = r"""
         location / {
@@ -289,7 +289,7 @@ class NginxServer:
             "http {\n"
             "    log_format acurl '$remote_addr:$remote_port conn=$connection "
             "n=$connection_requests $server_protocol $ssl_protocol "
-            '"$request" $status $body_bytes_sent\';\n'
+            '"$request" $status $body_bytes_sent resumed=$ssl_session_reused\';\n'
             f"    access_log {self.access_log_path} acurl;\n"
             f"{self._temp_paths()}"
             f"    root {self.prefix}/html;\n"
