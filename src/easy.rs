@@ -8,8 +8,8 @@ use std::rc::Rc;
 use pyo3::prelude::*;
 
 use crate::error::{Error, BODY_TOO_LARGE, WEIRD_SERVER_REPLY};
-use crate::ffi::{CURLcode, Easy, HttpVersion, Share};
-use crate::options::{TransferOptions, Verify};
+use crate::ffi::{CURLcode, Easy, Share};
+use crate::options::{HttpVersion, TransferOptions, Verify};
 use crate::response::RawResponse;
 
 /// Idle easy handles of one session, already attached to its share: reused instead of made anew

@@ -12,6 +12,9 @@ mod share;
 #[cfg(fuzzing)]
 pub mod fuzzing;
 
+#[cfg(test)]
+mod layers;
+
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 

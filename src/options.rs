@@ -2,13 +2,45 @@
 //! version, body cap, user agent, client certificate): checked and converted to C strings once
 //! per session, not once per request.
 
-use std::ffi::CString;
+use std::ffi::{c_long, CString};
 
 use pyo3::prelude::*;
 
 use crate::error::Error;
-use crate::ffi::HttpVersion;
-use crate::session::parse_http_version;
+
+/// The HTTP version a request asks for, as the Python layer spells it ("auto", "1.1", "2",
+/// "2-prior-knowledge").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// HTTP/2 over TLS when the server offers it by ALPN, HTTP/1.1 in clear text.
+    Auto,
+    Http11,
+    Http2,
+    Http2PriorKnowledge,
+}
+
+impl HttpVersion {
+    pub fn parse(s: &str) -> Result<HttpVersion, Error> {
+        match s {
+            "auto" => Ok(HttpVersion::Auto),
+            "1.1" => Ok(HttpVersion::Http11),
+            "2" => Ok(HttpVersion::Http2),
+            "2-prior-knowledge" => Ok(HttpVersion::Http2PriorKnowledge),
+            _ => Err(Error::Value(format!("Invalid http_version: {s}"))),
+        }
+    }
+
+    /// The `CURLOPT_HTTP_VERSION` value.
+    pub fn as_long(self) -> c_long {
+        let v = match self {
+            HttpVersion::Auto => curl_sys::CURL_HTTP_VERSION_2TLS,
+            HttpVersion::Http11 => curl_sys::CURL_HTTP_VERSION_1_1,
+            HttpVersion::Http2 => curl_sys::CURL_HTTP_VERSION_2_0,
+            HttpVersion::Http2PriorKnowledge => curl_sys::CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE,
+        };
+        c_long::from(v)
+    }
+}
 
 /// TLS verification for a transfer.
 pub enum Verify {
@@ -88,7 +120,7 @@ impl TransferOptions {
             timeout_ms: seconds_to_ms("timeout", timeout)?,
             connect_timeout_ms: seconds_to_ms("connect_timeout", connect_timeout)?,
             verify,
-            http_version: parse_http_version(http_version)?,
+            http_version: HttpVersion::parse(http_version)?,
             max_body: max_body_size.unwrap_or(0),
             user_agent: c_string("user agent", user_agent)?,
             cert,
@@ -108,6 +140,22 @@ mod tests {
         assert_eq!(seconds_to_ms("t", None).unwrap(), 0);
         assert!(seconds_to_ms("t", Some(-1.0)).is_err());
         assert!(seconds_to_ms("t", Some(f64::NAN)).is_err());
+    }
+
+    #[test]
+    fn http_versions_parse_and_bad_ones_are_value_errors() {
+        assert_eq!(HttpVersion::parse("2").unwrap(), HttpVersion::Http2);
+        assert!(
+            matches!(HttpVersion::parse("3"), Err(Error::Value(m)) if m == "Invalid http_version: 3")
+        );
+    }
+
+    #[test]
+    fn http_versions_are_curls_values() {
+        assert_eq!(HttpVersion::Auto.as_long(), 4);
+        assert_eq!(HttpVersion::Http11.as_long(), 2);
+        assert_eq!(HttpVersion::Http2.as_long(), 3);
+        assert_eq!(HttpVersion::Http2PriorKnowledge.as_long(), 5);
     }
 
     #[test]

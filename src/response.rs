@@ -64,12 +64,17 @@ fn seconds(us: i64) -> f64 {
     us as f64 / 1_000_000.0
 }
 
+/// CURLINFO_HTTP_VERSION's `CURL_HTTP_VERSION_*` value as the version's name.
 fn http_version_name(v: i64) -> &'static str {
+    const V1_0: i64 = curl_sys::CURL_HTTP_VERSION_1_0 as i64;
+    const V1_1: i64 = curl_sys::CURL_HTTP_VERSION_1_1 as i64;
+    const V2: i64 = curl_sys::CURL_HTTP_VERSION_2_0 as i64;
+    const V3: i64 = curl_sys::CURL_HTTP_VERSION_3 as i64;
     match v {
-        1 => "1.0",
-        2 => "1.1",
-        3 => "2",
-        30 => "3",
+        V1_0 => "1.0",
+        V1_1 => "1.1",
+        V2 => "2",
+        V3 => "3",
         _ => "",
     }
 }
@@ -112,6 +117,8 @@ mod tests {
     fn versions_and_times_convert() {
         assert_eq!(http_version_name(3), "2");
         assert_eq!(http_version_name(2), "1.1");
+        assert_eq!(http_version_name(30), "3");
+        assert_eq!(http_version_name(0), "");
         assert_eq!(seconds(1_500_000), 1.5);
     }
 }

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 
 use crate::easy::{prepare, EasyPool, RequestSpec};
 use crate::error::Error;
-use crate::ffi::{HttpVersion, ShareScope};
+use crate::ffi::ShareScope;
 use crate::multi::{Engine, NativeWrapper};
 use crate::options::TransferOptions;
 use crate::share::SessionShare;
@@ -61,16 +61,6 @@ impl Open {
         let share = SessionShare::new(scope, tls == TlsSessions::Session, lock_callbacks)?;
         let pool = Rc::new(RefCell::new(EasyPool::new(share.handle())));
         Ok(Open { share, pool })
-    }
-}
-
-pub fn parse_http_version(s: &str) -> Result<HttpVersion, Error> {
-    match s {
-        "auto" => Ok(HttpVersion::Auto),
-        "1.1" => Ok(HttpVersion::Http11),
-        "2" => Ok(HttpVersion::Http2),
-        "2-prior-knowledge" => Ok(HttpVersion::Http2PriorKnowledge),
-        _ => Err(Error::Value(format!("Invalid http_version: {s}"))),
     }
 }
 
@@ -229,14 +219,6 @@ impl Drop for NativeSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn http_versions_parse_and_bad_ones_are_value_errors() {
-        assert_eq!(parse_http_version("2").unwrap(), HttpVersion::Http2);
-        assert!(
-            matches!(parse_http_version("3"), Err(Error::Value(m)) if m == "Invalid http_version: 3")
-        );
-    }
 
     #[test]
     fn tls_session_policies_parse() {

@@ -33,27 +33,6 @@ pub struct TransferBuffers {
     tls_checked: bool,
 }
 
-/// The `CURL_HTTP_VERSION_*` values a request may ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpVersion {
-    Auto,
-    Http11,
-    Http2,
-    Http2PriorKnowledge,
-}
-
-impl HttpVersion {
-    pub fn as_long(self) -> c_long {
-        match self {
-            // HTTP/2 over TLS when the server offers it by ALPN, HTTP/1.1 in clear text.
-            HttpVersion::Auto => 4,
-            HttpVersion::Http11 => 2,
-            HttpVersion::Http2 => 3,
-            HttpVersion::Http2PriorKnowledge => 5,
-        }
-    }
-}
-
 /// Everything read from a finished transfer, so the response need not keep the handle.
 #[derive(Debug, Clone, Default)]
 pub struct EasyInfo {

@@ -15,7 +15,7 @@ use std::sync::Once;
 pub use curl_sys::CURLcode;
 #[cfg(fuzzing)]
 pub use easy::fuzz_content_length;
-pub use easy::{Easy, EasyInfo, HttpVersion};
+pub use easy::{Easy, EasyInfo};
 pub use multi::{
     multi_strerror, Multi, MultiEvents, SocketInterest, CSELECT_IN, CSELECT_OUT, SOCKET_TIMEOUT,
 };
