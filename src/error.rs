@@ -30,6 +30,17 @@ pub enum Error {
     Internal(String),
 }
 
+impl Error {
+    /// The one way to make an error from a CURLcode a libcurl call returned: the code and
+    /// curl's text for it.
+    pub fn from_code(code: CURLcode) -> Error {
+        Error::Curl {
+            code,
+            text: crate::ffi::strerror(code),
+        }
+    }
+}
+
 /// The Python exception class name in `acurl_rs.errors` for a curl code.
 pub fn class_name(code: CURLcode) -> &'static str {
     match code {

@@ -1,14 +1,14 @@
 //! Entry points for `cargo fuzz` (built only with `--cfg fuzzing`): the input checks that guard
 //! the wire, fed arbitrary bytes.
 
-use crate::easy::{check_header_line, check_method, check_url, framing_checked};
+use crate::checks::{check_header_line, check_method, check_url, framing_checked};
 
 fn has_line_break_or_nul(s: &str) -> bool {
     s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
 }
 
 pub fn request_checks(data: &[u8]) {
-    crate::ffi::fuzz_content_length(data);
+    let _ = crate::sink::content_length(data);
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 /// Top to bottom.
 const LAYERS: &[&str] = &[
-    "session", "share", "multi", "easy", "response", "options", "error", "ffi",
+    "session", "share", "multi", "easy", "pool", "sink", "response", "options", "checks", "error",
+    "ffi",
 ];
 
 /// Not layers: the root (it only registers what the layers define), the `cargo fuzz` entry

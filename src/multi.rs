@@ -17,11 +17,11 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use pyo3::{intern, PyTraverseError, PyVisit};
 
-use crate::easy::{complete, EasyPool};
+use crate::easy::complete;
 use crate::error::Error;
-use crate::ffi::{
-    Easy, Multi, MultiEvents, SocketInterest, CSELECT_IN, CSELECT_OUT, SOCKET_TIMEOUT,
-};
+use crate::ffi::{Multi, MultiEvents, SocketInterest, CSELECT_IN, CSELECT_OUT, SOCKET_TIMEOUT};
+use crate::pool::{recycle, EasyPool};
+use crate::sink::Handle;
 
 /// Event-loop callables looked up once per wrapper, not per request.
 struct LoopHooks {
@@ -174,7 +174,7 @@ impl MultiEvents for Bridge {
 /// One transfer in flight: its handle, the future its caller awaits, and where the handle goes
 /// when it is done.
 struct Transfer {
-    easy: Easy,
+    easy: Handle,
     future: Py<PyAny>,
     pool: Weak<RefCell<EasyPool>>,
     session_id: u64,
@@ -295,17 +295,14 @@ impl Engine {
     pub fn start(
         &self,
         py: Python<'_>,
-        mut easy: Easy,
+        mut easy: Handle,
         pool: &Rc<RefCell<EasyPool>>,
         session_id: u64,
     ) -> PyResult<(Py<PyAny>, usize)> {
         self.check_usable()?;
         let token = self.next_token.get();
         self.next_token.set(token.wrapping_add(1).max(1));
-        easy.set_token(token).map_err(|c| Error::Curl {
-            code: c,
-            text: crate::ffi::strerror(c),
-        })?;
+        easy.set_token(token).map_err(Error::from_code)?;
         let future = self.bridge.hooks.create_future.call0(py)?;
         let added = {
             let multi = self.multi.borrow();
@@ -387,7 +384,7 @@ impl Engine {
     /// unless another transfer still runs on it (one that progresses, or will time out too).
     /// (curl itself closes an HTTP/1.1 connection whose transfer did not finish: then there is
     /// no socket left to end.)
-    fn retire_stalled_connection(&self, easy: &Easy) {
+    fn retire_stalled_connection(&self, easy: &Handle) {
         let Ok(conn_id) = easy.connection_id() else {
             return;
         };
@@ -406,9 +403,7 @@ impl Engine {
 
     fn finish(&self, py: Python<'_>, mut transfer: Transfer, code: crate::ffi::CURLcode) {
         let future = transfer.future.bind(py);
-        // Whether any response byte arrived: a request that got none may be retried safely.
-        let buffers = transfer.easy.buffers();
-        let response_started = !buffers.header.is_empty() || !buffers.body.is_empty();
+        let response_started = transfer.easy.sink().response_started();
         let delivered = match complete(py, &mut transfer.easy, code) {
             Ok(response) => future.call_method1(intern!(py, "set_result"), (response,)),
             Err(err) => {
@@ -527,18 +522,6 @@ impl Drop for Engine {
         }
         self.multi.get_mut().take();
         drop(transfers);
-    }
-}
-
-/// A finished handle goes back to its session's pool, or to the thread's spares if the
-/// session is gone.
-fn recycle(mut easy: Easy, pool: &Weak<RefCell<EasyPool>>) {
-    if easy.reset().is_err() {
-        return;
-    }
-    match pool.upgrade() {
-        Some(pool) => pool.borrow_mut().put(easy),
-        None => crate::easy::spare(easy),
     }
 }
 

@@ -7,11 +7,12 @@ use std::rc::Rc;
 
 use pyo3::prelude::*;
 
-use crate::easy::{prepare, EasyPool, RequestSpec};
+use crate::easy::{prepare, RequestSpec};
 use crate::error::Error;
 use crate::ffi::ShareScope;
 use crate::multi::{Engine, NativeWrapper};
 use crate::options::TransferOptions;
+use crate::pool::EasyPool;
 use crate::share::SessionShare;
 
 /// Everything that dies when a session closes: the share (and with it, in "session" scope, its

@@ -8,18 +8,19 @@
 //! `unsendable`, so the share never leaves its event loop's thread and the installed lock
 //! callbacks can be no-ops. See docs/DESIGN.md for the measured cost of those callbacks.
 
-use std::ffi::CString;
 use std::rc::Rc;
 
+use crate::checks::c_string;
 use crate::error::Error;
-use crate::ffi::{Easy, Share, ShareScope};
+use crate::ffi::{Share, ShareScope};
+use crate::sink::{Handle, ResponseSink};
 
 pub struct SessionShare {
     share: Rc<Share>,
     /// A handle that is never added to a multi: the door to the shared cookie jar. Made on
     /// first use: most virtual users never read their jar, and an easy handle is most of what
     /// an idle session would otherwise cost.
-    jar: std::cell::OnceCell<Easy>,
+    jar: std::cell::OnceCell<Handle>,
 }
 
 impl SessionShare {
@@ -40,37 +41,29 @@ impl SessionShare {
         self.share.clone()
     }
 
-    fn jar(&self) -> Result<&Easy, Error> {
+    fn jar(&self) -> Result<&Handle, Error> {
         if let Some(jar) = self.jar.get() {
             return Ok(jar);
         }
-        let mut jar = Easy::new().map_err(Error::Internal)?;
+        let mut jar = Handle::new(ResponseSink::default()).map_err(Error::Internal)?;
         jar.attach_share(self.share.clone())
-            .map_err(curl_internal)?;
+            .map_err(Error::from_code)?;
         Ok(self.jar.get_or_init(|| jar))
     }
 
     /// The whole jar as Netscape cookie-file lines.
     pub fn cookie_lines(&self) -> Result<Vec<String>, Error> {
-        self.jar()?.cookie_list().map_err(curl_internal)
+        self.jar()?.cookie_list().map_err(Error::from_code)
     }
 
     /// Feeds one CURLOPT_COOKIELIST command: a "Set-Cookie:" line, a Netscape line, "ALL",
     /// "SESS", "FLUSH" or "RELOAD".
     pub fn cookie_command(&mut self, command: &str) -> Result<(), Error> {
-        let line = CString::new(command)
-            .map_err(|_| Error::Value("cookie line must not contain NUL".into()))?;
+        let line = c_string("cookie line", command)?;
         self.jar()?;
         let jar = self.jar.get_mut().expect("made just above");
         jar.set_cstr(curl_sys::CURLOPT_COOKIELIST, &line)
-            .map_err(curl_internal)
-    }
-}
-
-fn curl_internal(code: crate::ffi::CURLcode) -> Error {
-    Error::Curl {
-        code,
-        text: crate::ffi::strerror(code),
+            .map_err(Error::from_code)
     }
 }
 

@@ -1,5 +1,5 @@
-//! RAII wrapper of a libcurl easy handle: typed setters, the body/header write callbacks and
-//! the getinfo calls made once a transfer completes.
+//! RAII wrapper of a libcurl easy handle: typed setters and getters, and the write-callback
+//! trampolines, which only unpack curl's pointers and hand the bytes to a safe [`Sink`].
 #![allow(unsafe_code)]
 
 use std::ffi::{c_char, c_long, c_void, CString};
@@ -12,53 +12,72 @@ use super::consts::*;
 use super::share::Share;
 use super::{cstr_to_string, no_unwind};
 
-/// Where the write callbacks put a response; boxed so its address is stable while registered.
-#[derive(Default)]
-pub struct TransferBuffers {
-    pub body: Vec<u8>,
-    /// The last header block only: a status line starts a new block, so interim 1xx blocks drop.
-    pub header: Vec<u8>,
-    /// 0: no limit. Past it the write callback fails the transfer (CURLE_WRITE_ERROR).
-    pub max_body: u64,
-    pub body_too_large: bool,
-    /// The blank line that ends a header block arrived (curl also accepts a block cut off by
-    /// the server closing the connection; we do not).
-    pub headers_complete: bool,
-    /// The handle these buffers belong to, so the header callback can ask curl about the
-    /// connection (CURLINFO_TLS_SSL_PTR is only valid while the transfer runs).
-    handle: Option<std::ptr::NonNull<CURL>>,
-    /// Set at the first status line of a transfer: whether its TLS handshake resumed a
-    /// session (None: not TLS, or not known).
-    pub tls_resumed: Option<bool>,
-    tls_checked: bool,
+/// Where a transfer's bytes go, and every rule about them (where a header block ends, how much
+/// body is accepted, ...): safe code above the FFI line. curl calls the trampolines; they call
+/// these, under `catch_unwind`.
+pub trait Sink {
+    /// One header line as curl delivers it, CRLF included: status lines of every block (1xx
+    /// too) and the blank line that ends a block. False fails the transfer (CURLE_WRITE_ERROR).
+    fn header(&mut self, line: &[u8], transfer: &Running<'_>) -> bool;
+    /// The next piece of the body. False fails the transfer (CURLE_WRITE_ERROR).
+    fn body(&mut self, chunk: &[u8]) -> bool;
+    /// Back to the state of a new transfer: called by [`Easy::reset`].
+    fn reset(&mut self);
 }
 
-/// Everything read from a finished transfer, so the response need not keep the handle.
-#[derive(Debug, Clone, Default)]
-pub struct EasyInfo {
-    pub response_code: i64,
-    pub effective_url: String,
-    pub redirect_url: Option<String>,
-    pub primary_ip: String,
-    pub primary_port: i64,
-    pub local_ip: String,
-    pub local_port: i64,
-    pub http_version: i64,
-    pub num_connects: i64,
-    pub conn_id: i64,
-    pub xfer_id: i64,
-    pub size_upload: i64,
-    pub size_download: i64,
-    /// Phase times in microseconds, cumulative from the transfer's start (libcurl semantics).
-    pub namelookup_us: i64,
-    pub connect_us: i64,
-    pub appconnect_us: i64,
-    pub pretransfer_us: i64,
-    pub starttransfer_us: i64,
-    pub total_us: i64,
-    pub queue_us: i64,
-    /// Whether the connection's TLS handshake resumed a session (None: plain HTTP).
-    pub tls_resumed: Option<bool>,
+/// The transfer whose callback is running, for the questions a sink may ask curl about it.
+/// Only a trampoline makes one, and it lives no longer than that callback.
+pub struct Running<'a> {
+    raw: Option<std::ptr::NonNull<CURL>>,
+    _callback: PhantomData<&'a ()>,
+}
+
+impl Running<'_> {
+    /// Whether the TLS connection this transfer uses resumed a session (None: not TLS, or not
+    /// known). Only answerable while the transfer runs (CURLINFO_TLS_SSL_PTR).
+    pub fn tls_session_reused(&self) -> Option<bool> {
+        tls_session_reused(self.raw?.as_ptr())
+    }
+
+    /// For tests of a sink: no transfer to ask about.
+    #[cfg(test)]
+    pub fn outside_a_transfer() -> Running<'static> {
+        Running {
+            raw: None,
+            _callback: PhantomData,
+        }
+    }
+}
+
+/// What the write callbacks' user data points at: boxed, so its address is stable while the
+/// handle is registered.
+struct Callbacks<S> {
+    raw: *mut CURL,
+    sink: S,
+}
+
+impl<S: Sink> Callbacks<S> {
+    /// Runs one sink call for a trampoline; a panic fails the transfer instead of unwinding.
+    fn run(&mut self, call: impl FnOnce(&mut S, &Running<'_>) -> bool) -> bool {
+        let running = Running {
+            raw: std::ptr::NonNull::new(self.raw),
+            _callback: PhantomData,
+        };
+        no_unwind(|| call(&mut self.sink, &running)).unwrap_or(false)
+    }
+}
+
+/// The `len` bytes curl hands a write callback (none when `len` is 0).
+///
+/// # Safety
+/// `ptr` must point to `len` readable bytes that stay valid for the callback's duration.
+unsafe fn callback_bytes<'a>(ptr: *const c_char, len: usize) -> &'a [u8] {
+    if len == 0 || ptr.is_null() {
+        &[]
+    } else {
+        // SAFETY: non-null with `len` readable bytes, per the caller's contract.
+        unsafe { std::slice::from_raw_parts(ptr as *const u8, len) }
+    }
 }
 
 struct SList(*mut curl_sys::curl_slist);
@@ -89,9 +108,9 @@ impl Drop for SList {
     }
 }
 
-pub struct Easy {
+pub struct Easy<S: Sink> {
     raw: *mut CURL,
-    buffers: Box<TransferBuffers>,
+    callbacks: Box<Callbacks<S>>,
     errbuf: Box<[u8; curl_sys::CURL_ERROR_SIZE]>,
     headers: Option<SList>,
     post_body: Vec<u8>,
@@ -100,81 +119,41 @@ pub struct Easy {
     _not_send: PhantomData<Rc<()>>,
 }
 
-extern "C" fn write_body(ptr: *mut c_char, size: usize, nmemb: usize, data: *mut c_void) -> usize {
-    let len = size * nmemb;
-    no_unwind(|| {
-        // SAFETY: `data` is the Box<TransferBuffers> registered as WRITEDATA by `Easy::prepare`,
-        // alive and not otherwise borrowed while curl runs the transfer; `ptr` holds `len` bytes.
-        let buffers = unsafe { &mut *(data as *mut TransferBuffers) };
-        let chunk = unsafe { std::slice::from_raw_parts(ptr as *const u8, len) };
-        if buffers.max_body > 0 && (buffers.body.len() + len) as u64 > buffers.max_body {
-            buffers.body_too_large = true;
-            return 0;
-        }
-        buffers.body.extend_from_slice(chunk);
-        len
-    })
-    .unwrap_or(0)
-}
-
-extern "C" fn write_header(
+extern "C" fn write_body<S: Sink>(
     ptr: *mut c_char,
     size: usize,
     nmemb: usize,
     data: *mut c_void,
 ) -> usize {
     let len = size * nmemb;
-    no_unwind(|| {
-        // SAFETY: as in `write_body`: HEADERDATA is the same live Box, `ptr` holds `len` bytes.
-        let buffers = unsafe { &mut *(data as *mut TransferBuffers) };
-        let line = unsafe { std::slice::from_raw_parts(ptr as *const u8, len) };
-        if line.starts_with(b"HTTP/") {
-            if !buffers.tls_checked {
-                buffers.tls_checked = true;
-                buffers.tls_resumed = buffers.handle.and_then(|h| tls_session_reused(h.as_ptr()));
-            }
-            buffers.header.clear();
-            buffers.headers_complete = false;
-        } else if line == b"\r\n" || line == b"\n" {
-            buffers.headers_complete = true;
-        } else if let Some(length) = content_length(line) {
-            // Size the body buffer once instead of growing (and copying) it chunk by chunk.
-            let cap = if buffers.max_body > 0 {
-                buffers.max_body
-            } else {
-                MAX_PREALLOCATION
-            };
-            if length <= cap.min(MAX_PREALLOCATION) {
-                buffers.body.reserve_exact(length as usize);
-            }
-        }
-        buffers.header.extend_from_slice(line);
+    // SAFETY: `data` is the Box<Callbacks<S>> registered as WRITEDATA by `install_base`, alive
+    // and not otherwise borrowed while curl runs the transfer.
+    let callbacks = unsafe { &mut *(data as *mut Callbacks<S>) };
+    // SAFETY: curl passes `len` readable bytes at `ptr`, valid until the callback returns.
+    let chunk = unsafe { callback_bytes(ptr, len) };
+    if callbacks.run(|sink, _| sink.body(chunk)) {
         len
-    })
-    .unwrap_or(0)
-}
-
-/// A server's Content-Length is trusted for preallocation up to this much; past it the buffer
-/// grows as data really arrives.
-const MAX_PREALLOCATION: u64 = 64 << 20;
-
-/// The value of a "Content-Length:" header line, if this is one.
-fn content_length(line: &[u8]) -> Option<u64> {
-    const NAME: &[u8] = b"content-length:";
-    if line.len() <= NAME.len() || !line[..NAME.len()].eq_ignore_ascii_case(NAME) {
-        return None;
+    } else {
+        0
     }
-    std::str::from_utf8(&line[NAME.len()..])
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
 }
 
-/// For `cargo fuzz`: the Content-Length sniffing of response header lines.
-#[cfg(fuzzing)]
-pub fn fuzz_content_length(line: &[u8]) {
-    let _ = content_length(line);
+extern "C" fn write_header<S: Sink>(
+    ptr: *mut c_char,
+    size: usize,
+    nmemb: usize,
+    data: *mut c_void,
+) -> usize {
+    let len = size * nmemb;
+    // SAFETY: as in `write_body`: HEADERDATA is the same live Box.
+    let callbacks = unsafe { &mut *(data as *mut Callbacks<S>) };
+    // SAFETY: curl passes `len` readable bytes at `ptr`, valid until the callback returns.
+    let line = unsafe { callback_bytes(ptr, len) };
+    if callbacks.run(|sink, running| sink.header(line, running)) {
+        len
+    } else {
+        0
+    }
 }
 
 /// Whether the TLS connection a running transfer uses resumed a session: OpenSSL's
@@ -209,8 +188,8 @@ fn tls_session_reused(raw: *mut CURL) -> Option<bool> {
 
 type WriteCallback = extern "C" fn(*mut c_char, usize, usize, *mut c_void) -> usize;
 
-impl Easy {
-    pub fn new() -> Result<Easy, String> {
+impl<S: Sink> Easy<S> {
+    pub fn new(sink: S) -> Result<Easy<S>, String> {
         super::global_init();
         // SAFETY: curl_easy_init has no preconditions; NULL is checked.
         let raw = unsafe { curl_sys::curl_easy_init() };
@@ -219,7 +198,7 @@ impl Easy {
         }
         let mut easy = Easy {
             raw,
-            buffers: Box::default(),
+            callbacks: Box::new(Callbacks { raw, sink }),
             errbuf: Box::new([0; curl_sys::CURL_ERROR_SIZE]),
             headers: None,
             post_body: Vec::new(),
@@ -227,7 +206,6 @@ impl Easy {
             owner_pid: super::process_id(),
             _not_send: PhantomData,
         };
-        easy.buffers.handle = std::ptr::NonNull::new(raw);
         easy.install_base()
             .map_err(|c| format!("easy setup failed: {}", super::strerror(c)))?;
         Ok(easy)
@@ -235,9 +213,9 @@ impl Easy {
 
     /// Options every transfer of ours needs; `curl_easy_reset` clears them, so they are redone.
     fn install_base(&mut self) -> Result<(), CURLcode> {
-        let data = &mut *self.buffers as *mut TransferBuffers as *mut c_void;
-        let body_cb: WriteCallback = write_body;
-        let header_cb: WriteCallback = write_header;
+        let data = &mut *self.callbacks as *mut Callbacks<S> as *mut c_void;
+        let body_cb: WriteCallback = write_body::<S>;
+        let header_cb: WriteCallback = write_header::<S>;
         // SAFETY: `raw` is live. ERRORBUFFER points to a CURL_ERROR_SIZE buffer and the
         // WRITEDATA/HEADERDATA pointer to a Box, both owned by `self` and never moved while
         // the handle lives; the callbacks match curl_write_callback and never unwind.
@@ -283,13 +261,7 @@ impl Easy {
         // curl no longer points at the old header list or body, so both may go now.
         self.headers = None;
         self.post_body.clear();
-        self.buffers.body = Vec::new();
-        self.buffers.header.clear();
-        self.buffers.max_body = 0;
-        self.buffers.body_too_large = false;
-        self.buffers.headers_complete = false;
-        self.buffers.tls_resumed = None;
-        self.buffers.tls_checked = false;
+        self.callbacks.sink.reset();
         self.errbuf[0] = 0;
         self.install_base()?;
         if let Some(share) = self.share.clone() {
@@ -371,24 +343,12 @@ impl Easy {
         })
     }
 
-    pub fn set_max_body(&mut self, max: u64) -> Result<(), CURLcode> {
-        self.buffers.max_body = max;
-        if max > 0 {
-            self.set_off_t(curl_sys::CURLOPT_MAXFILESIZE_LARGE, max as curl_off_t)?;
-        }
-        Ok(())
+    pub fn sink(&self) -> &S {
+        &self.callbacks.sink
     }
 
-    pub fn buffers(&self) -> &TransferBuffers {
-        &self.buffers
-    }
-
-    pub fn take_body(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.buffers.body)
-    }
-
-    pub fn take_header(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.buffers.header)
+    pub fn sink_mut(&mut self) -> &mut S {
+        &mut self.callbacks.sink
     }
 
     /// curl's error-buffer text for the last transfer, else its generic text for `code`.
@@ -412,14 +372,18 @@ impl Easy {
         self.raw
     }
 
-    fn info_long(&self, info: CURLINFO) -> Result<i64, CURLcode> {
+    /// A CURLINFO_LONG item (anything else is refused: the type is in the item's high bits).
+    pub fn info_long(&self, info: CURLINFO) -> Result<i64, CURLcode> {
+        info_type(info, CURLINFO_LONG)?;
         let mut value: c_long = 0;
         // SAFETY: `raw` is live; `info` is a CURLINFO_LONG item, which writes one long.
         check(unsafe { curl_sys::curl_easy_getinfo(self.raw, info, &mut value as *mut c_long) })?;
         Ok(value as i64)
     }
 
-    fn info_off_t(&self, info: CURLINFO) -> Result<i64, CURLcode> {
+    /// A CURLINFO_OFF_T item (anything else is refused).
+    pub fn info_off_t(&self, info: CURLINFO) -> Result<i64, CURLcode> {
+        info_type(info, CURLINFO_OFF_T)?;
         let mut value: curl_off_t = 0;
         // SAFETY: `raw` is live; `info` is a CURLINFO_OFF_T item, which writes one curl_off_t.
         check(unsafe {
@@ -428,7 +392,9 @@ impl Easy {
         Ok(value as i64)
     }
 
-    fn info_str(&self, info: CURLINFO) -> Result<Option<String>, CURLcode> {
+    /// A CURLINFO_STRING item, copied out (None for NULL; anything else is refused).
+    pub fn info_str(&self, info: CURLINFO) -> Result<Option<String>, CURLcode> {
+        info_type(info, CURLINFO_STRING)?;
         let mut value: *const c_char = std::ptr::null();
         // SAFETY: `raw` is live; `info` is a CURLINFO_STRING item, which writes a pointer to a
         // string owned by the handle (or NULL), copied out before any other call on the handle.
@@ -451,39 +417,6 @@ impl Easy {
             )
         })?;
         Ok(value as usize)
-    }
-
-    /// Everything a response reports, read once at completion.
-    pub fn info(&self) -> Result<EasyInfo, CURLcode> {
-        Ok(EasyInfo {
-            response_code: self.info_long(curl_sys::CURLINFO_RESPONSE_CODE)?,
-            effective_url: self
-                .info_str(curl_sys::CURLINFO_EFFECTIVE_URL)?
-                .unwrap_or_default(),
-            redirect_url: self.info_str(curl_sys::CURLINFO_REDIRECT_URL)?,
-            primary_ip: self
-                .info_str(curl_sys::CURLINFO_PRIMARY_IP)?
-                .unwrap_or_default(),
-            primary_port: self.info_long(curl_sys::CURLINFO_PRIMARY_PORT)?,
-            local_ip: self
-                .info_str(curl_sys::CURLINFO_LOCAL_IP)?
-                .unwrap_or_default(),
-            local_port: self.info_long(curl_sys::CURLINFO_LOCAL_PORT)?,
-            http_version: self.info_long(CURLINFO_HTTP_VERSION)?,
-            num_connects: self.info_long(curl_sys::CURLINFO_NUM_CONNECTS)?,
-            conn_id: self.info_off_t(CURLINFO_CONN_ID)?,
-            xfer_id: self.info_off_t(CURLINFO_XFER_ID)?,
-            size_upload: self.info_off_t(CURLINFO_SIZE_UPLOAD_T)?,
-            size_download: self.info_off_t(CURLINFO_SIZE_DOWNLOAD_T)?,
-            namelookup_us: self.info_off_t(CURLINFO_NAMELOOKUP_TIME_T)?,
-            connect_us: self.info_off_t(CURLINFO_CONNECT_TIME_T)?,
-            appconnect_us: self.info_off_t(CURLINFO_APPCONNECT_TIME_T)?,
-            pretransfer_us: self.info_off_t(CURLINFO_PRETRANSFER_TIME_T)?,
-            starttransfer_us: self.info_off_t(CURLINFO_STARTTRANSFER_TIME_T)?,
-            total_us: self.info_off_t(CURLINFO_TOTAL_TIME_T)?,
-            queue_us: self.info_off_t(CURLINFO_QUEUE_TIME_T)?,
-            tls_resumed: self.buffers.tls_resumed,
-        })
     }
 
     /// The id of the connection this handle uses or used last (-1: none yet).
@@ -539,7 +472,7 @@ impl Easy {
     }
 }
 
-impl Drop for Easy {
+impl<S: Sink> Drop for Easy<S> {
     fn drop(&mut self) {
         if super::forked_since(self.owner_pid) {
             return;
@@ -549,6 +482,31 @@ impl Drop for Easy {
         // only after this cleanup returns.
         unsafe { curl_sys::curl_easy_cleanup(self.raw) }
     }
+}
+
+/// Refuses a getinfo item whose type (its high bits) is not `want`: the getter would hand curl
+/// a pointer to the wrong kind of value.
+fn info_type(info: CURLINFO, want: CURLINFO) -> Result<(), CURLcode> {
+    if info & CURLINFO_TYPEMASK == want {
+        Ok(())
+    } else {
+        Err(curl_sys::CURLE_BAD_FUNCTION_ARGUMENT)
+    }
+}
+
+/// A sink for the FFI layer's own tests: accepts and keeps nothing.
+#[cfg(test)]
+pub(crate) struct Discard;
+
+#[cfg(test)]
+impl Sink for Discard {
+    fn header(&mut self, _: &[u8], _: &Running<'_>) -> bool {
+        true
+    }
+    fn body(&mut self, _: &[u8]) -> bool {
+        true
+    }
+    fn reset(&mut self) {}
 }
 
 fn check(code: CURLcode) -> Result<(), CURLcode> {
@@ -567,7 +525,7 @@ mod tests {
     #[test]
     fn easy_keeps_its_share_alive_and_drops_first() {
         let share = Rc::new(Share::new(ShareScope::Session, true, true).unwrap());
-        let mut easy = Easy::new().unwrap();
+        let mut easy = Easy::new(Discard).unwrap();
         easy.attach_share(share.clone()).unwrap();
         assert_eq!(Rc::strong_count(&share), 2);
         drop(share); // the handle still owns one reference: no CURLSHE_IN_USE possible
@@ -578,7 +536,7 @@ mod tests {
     #[test]
     fn cookie_list_of_a_fresh_share_is_empty_and_jar_accepts_lines() {
         let share = Rc::new(Share::new(ShareScope::Wrapper, false, true).unwrap());
-        let mut jar = Easy::new().unwrap();
+        let mut jar = Easy::new(Discard).unwrap();
         jar.attach_share(share).unwrap();
         assert!(jar.cookie_list().unwrap().is_empty());
         jar.set_cstr(
@@ -593,21 +551,31 @@ mod tests {
 
     #[test]
     fn error_text_falls_back_to_strerror() {
-        let easy = Easy::new().unwrap();
+        let easy = Easy::new(Discard).unwrap();
         assert_eq!(easy.error_text(7), "Could not connect to server");
     }
 
     #[test]
-    fn content_length_lines_are_recognised() {
-        assert_eq!(content_length(b"Content-Length: 65536\r\n"), Some(65536));
-        assert_eq!(content_length(b"content-length:7\r\n"), Some(7));
-        assert_eq!(content_length(b"Content-Type: text/plain\r\n"), None);
-        assert_eq!(content_length(b"Content-Length: x\r\n"), None);
+    fn getinfo_items_of_another_type_are_refused() {
+        let easy = Easy::new(Discard).unwrap();
+        assert_eq!(easy.info_long(curl_sys::CURLINFO_RESPONSE_CODE), Ok(0));
+        assert_eq!(
+            easy.info_long(curl_sys::CURLINFO_EFFECTIVE_URL),
+            Err(curl_sys::CURLE_BAD_FUNCTION_ARGUMENT)
+        );
+        assert_eq!(
+            easy.info_str(CURLINFO_CONN_ID),
+            Err(curl_sys::CURLE_BAD_FUNCTION_ARGUMENT)
+        );
+        assert_eq!(
+            easy.info_off_t(curl_sys::CURLINFO_RESPONSE_CODE),
+            Err(curl_sys::CURLE_BAD_FUNCTION_ARGUMENT)
+        );
     }
 
     #[test]
     fn set_token_roundtrips() {
-        let mut easy = Easy::new().unwrap();
+        let mut easy = Easy::new(Discard).unwrap();
         easy.set_token(42).unwrap();
         assert_eq!(easy.token().unwrap(), 42);
     }

@@ -13,9 +13,7 @@ use std::ffi::{c_char, CStr};
 use std::sync::Once;
 
 pub use curl_sys::CURLcode;
-#[cfg(fuzzing)]
-pub use easy::fuzz_content_length;
-pub use easy::{Easy, EasyInfo};
+pub use easy::{Easy, Running, Sink};
 pub use multi::{
     multi_strerror, Multi, MultiEvents, SocketInterest, CSELECT_IN, CSELECT_OUT, SOCKET_TIMEOUT,
 };
@@ -25,8 +23,10 @@ pub use share::{Share, ShareScope};
 pub(crate) mod consts {
     use curl_sys::{CURLoption, CURLINFO};
     const CURLOPTTYPE_STRINGPOINT: CURLoption = 10000;
-    const CURLINFO_LONG: CURLINFO = 0x200000;
-    const CURLINFO_OFF_T: CURLINFO = 0x600000;
+    pub const CURLINFO_STRING: CURLINFO = 0x100000;
+    pub const CURLINFO_LONG: CURLINFO = 0x200000;
+    pub const CURLINFO_OFF_T: CURLINFO = 0x600000;
+    pub const CURLINFO_TYPEMASK: CURLINFO = 0xf00000;
     pub const CURLOPT_PROTOCOLS_STR: CURLoption = CURLOPTTYPE_STRINGPOINT + 318;
     pub const CURLOPT_REDIR_PROTOCOLS_STR: CURLoption = CURLOPTTYPE_STRINGPOINT + 319;
     pub const CURLINFO_HTTP_VERSION: CURLINFO = CURLINFO_LONG + 46;

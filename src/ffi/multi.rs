@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use curl_sys::{curl_socket_t, CURLMcode, CURLMoption, CURLcode, CURL, CURLM};
 
-use super::easy::Easy;
+use super::easy::{Easy, Sink};
 use super::no_unwind;
 
 pub const SOCKET_TIMEOUT: curl_socket_t = curl_sys::CURL_SOCKET_TIMEOUT;
@@ -151,13 +151,13 @@ impl Multi {
     }
 
     /// Starts driving `easy`. The caller keeps `easy` alive and unmoved until `remove`.
-    pub fn add(&self, easy: &Easy) -> Result<(), CURLMcode> {
+    pub fn add<S: Sink>(&self, easy: &Easy<S>) -> Result<(), CURLMcode> {
         // SAFETY: both handles are live; the caller's ownership keeps the easy alive until it
         // is removed (the engine removes every easy before the multi is cleaned up).
         check(unsafe { curl_sys::curl_multi_add_handle(self.raw, easy.as_ptr()) })
     }
 
-    pub fn remove(&self, easy: &Easy) -> Result<(), CURLMcode> {
+    pub fn remove<S: Sink>(&self, easy: &Easy<S>) -> Result<(), CURLMcode> {
         // SAFETY: both handles are live; removing a handle that is not added is a checked error.
         check(unsafe { curl_sys::curl_multi_remove_handle(self.raw, easy.as_ptr()) })
     }
@@ -245,7 +245,7 @@ mod tests {
     fn adding_an_easy_arms_the_timer_and_removal_is_clean() {
         let log = Rc::new(RefCell::new(Vec::new()));
         let multi = Multi::new(Box::new(Recorder(log.clone()))).unwrap();
-        let mut easy = Easy::new().unwrap();
+        let mut easy = Easy::new(crate::ffi::easy::Discard).unwrap();
         easy.set_cstr(curl_sys::CURLOPT_URL, c"http://127.0.0.1:9/")
             .unwrap();
         easy.set_token(7).unwrap();
