@@ -26,7 +26,7 @@ dev: $(PY)
 	# mite itself, for the drop-in tests: its wheel pulls in many services, so only what the
 	# tested code paths import (docs/MITE_NOTES.md).
 	$(PIP) install -q --no-deps mite==2.11.0
-	$(PIP) install -q msgpack docopt ujson flask packaging prettytable
+	$(PIP) install -q msgpack docopt ujson flask packaging prettytable pyzmq
 
 # The main job on its embedded default: a bounded load run against a loopback target.
 run: deps dev
