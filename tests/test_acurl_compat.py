@@ -76,6 +76,7 @@ async def test_response_attributes_as_acurl_had_them(test_server):
         assert isinstance(r.body, bytes)
         assert r.header.startswith("HTTP/1.1 200")
         assert isinstance(r.headers, acurl.CaseInsensitiveDict)
+        assert isinstance(r.headers, dict)  # a dict subclass, as acurl's (its tests check it)
         assert r.headers["x-multi"] == "a, b" and r.headers["X-MULTI"] == "a, b"
         assert ("X-Multi", "a") in r.headers_tuple
         assert r.encoding
@@ -117,7 +118,10 @@ async def test_cookies_jar_api_and_cookie_helpers(test_server):
         cookie = acurl.parse_cookie_string(lines[0])
         assert isinstance(cookie, acurl._Cookie) and (cookie.name, cookie.value) == ("a", "1")
         assert not cookie.has_expired
-        assert cookie.format().endswith("\ta\t1")
+        assert cookie.format().endswith(b"\ta\t1")  # bytes, as acurl returned it
+        session.erase_all_cookies()
+        session.add_cookie(cookie.format())  # and the bytes go back in
+        assert session.cookies() == {"a": "1"}
         made = acurl.session_cookie_for_url(test_server.url("/"), "b", "2")
         assert made.domain == ".127.0.0.1" and made.path == "/"
         session.erase_session_cookies()
@@ -155,4 +159,18 @@ async def test_errors_keep_acurls_messages(test_server):
             await session.post(test_server.url("/echo"), data="a", json={})
         with pytest.raises(ValueError, match="auth must be a 2-tuple of strings but it was"):
             await session.get(test_server.url("/echo"), auth="user")
+        session.close()
+
+
+async def test_a_url_without_scheme_is_http_as_curl_took_it_for_acurl(test_server):
+    async with acurl.CurlWrapper(asyncio.get_running_loop()) as wrapper:
+        session = wrapper.session()
+        bare = test_server.url("/echo").removeprefix("http://")  # "127.0.0.1:port/echo"
+        r = await session.get(bare)
+        assert r.status_code == 200 and r.url == test_server.url("/echo")
+        assert r.request.url == "http://" + bare
+        # Only a missing scheme is filled in: a URL naming another scheme is still refused.
+        for url in ("file:/etc/passwd", "ftp://127.0.0.1/x", "//127.0.0.1/x"):
+            with pytest.raises(ValueError):
+                await session.get(url)
         session.close()

@@ -88,11 +88,21 @@ async def test_another_port_is_another_origin(session, test_server):
     with TestServer() as other:
         r = await session.get(
             _cross_origin(test_server, other.url("/echo")),
-            headers={"Authorization": "Bearer secret"},
-            cookies={"c": "1"},
+            headers={"Authorization": "Bearer secret", "Cookie": "manual=1"},
+            auth=("u", "p"),
         )
         headers = echoed_headers(r)
         assert "authorization" not in headers and "cookie" not in headers
+
+
+async def test_request_cookies_are_per_host_like_every_jar_cookie(session, test_server):
+    # `cookies=` go into the jar for the request's host, as in acurl. Cookies do not isolate
+    # by port (RFC 6265 section 8.5): another port of the same host gets them, as it gets the
+    # cookies that host set. Another host does not (the redirect tests above, to localhost).
+    with TestServer() as other:
+        r = await session.get(_cross_origin(test_server, other.url("/echo")), cookies={"c": "1"})
+        assert r.url.startswith(other.url("/"))
+        assert echoed_headers(r)["cookie"] == "c=1"
 
 
 async def test_credentials_do_follow_a_same_origin_redirect(session, test_server):

@@ -7,7 +7,9 @@ signatures are acurl's, so mite code building ``Cookie``/``_Cookie`` keeps worki
 
 from __future__ import annotations
 
+import ipaddress
 import time
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -79,8 +81,16 @@ class _Cookie:
         """True once a persistent cookie's expiry time has passed; never for session cookies."""
         return self.expiration != 0 and time.time() > self.expiration
 
-    def format(self) -> str:
-        """The Netscape cookie-file line libcurl's CURLOPT_COOKIELIST accepts."""
+    def format(self) -> bytes:
+        """The Netscape cookie-file line libcurl's CURLOPT_COOKIELIST accepts, as UTF-8 bytes.
+
+        Bytes, as acurl 1.2.1 returned (its own tests pin it); `parse_cookie_string`,
+        `Request(...)` and `Session.add_cookie` take the bytes back.
+        """
+        return self._line().encode("utf-8")
+
+    def _line(self) -> str:
+        """`format()` as text: what the native jar command takes."""
         domain = _HTTP_ONLY_PREFIX + self.domain if self.http_only else self.domain
         return "\t".join(
             (
@@ -182,3 +192,98 @@ def session_cookie_for_url(
     else:
         raise ValueError("cookie value must be string or Cookie class")
     return _Cookie(http_only, domain, include_subdomains, path, is_secure, 0, name, text)
+
+
+# Which jar cookies libcurl puts in a request (curl 8.22: lib/cookie.c Curl_cookie_getlist and
+# lib/http.c http_cookies), so a session's `Request.cookies` can say what was sent.
+_MAX_SENT = 150  # MAX_COOKIE_SEND_AMOUNT: cookies per request
+_MAX_HEADER = 8190  # MAX_COOKIE_HEADER_LEN: cookies that would make the header longer are left out
+# Curl_secure_context: where Secure cookies go besides https.
+_SECURE_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _path_matches(cookie_path: str, uri_path: str) -> bool:
+    """curl's pathmatch(): the cookie path is the URL path or a "/"-bounded prefix of it."""
+    if len(cookie_path) == 1:
+        return True
+    if not uri_path.startswith("/"):
+        uri_path = "/"
+    if not uri_path.startswith(cookie_path):
+        return False
+    return len(uri_path) == len(cookie_path) or uri_path[len(cookie_path)] == "/"
+
+
+def _domain_matches(cookie: _Cookie, host: str, host_is_ip: bool) -> bool:
+    domain = cookie.domain[1:] if cookie.domain.startswith(".") else cookie.domain
+    domain = domain.lower()
+    if cookie.include_subdomains and not host_is_ip:
+        return host == domain or host.endswith("." + domain)
+    return host == domain
+
+
+def _send_order(cookie: _Cookie) -> tuple[int, int, int]:
+    domain = cookie.domain.lstrip(".")
+    return (-len(cookie.path.encode()), -len(domain.encode()), -len(cookie.name.encode()))
+
+
+def cookies_sent(lines: Sequence[str], url: str, when: float) -> list[_Cookie]:
+    """The cookies among jar lines that libcurl sends with a request to `url` at time `when`
+    (seconds since the epoch), in the order it sends them: domain, path, Secure and expiry as
+    curl matches them, the longest path first, no more than curl's limits."""
+    if not lines:
+        return []
+    parts = urlsplit(url)
+    host = parts.hostname or ""  # lower-cased, an IPv6 address without brackets
+    secure = parts.scheme.lower() == "https" or host in _SECURE_HOSTS
+    host_is_ip = _is_ip(host)
+    path = parts.path or "/"
+    matched: list[_Cookie] = []
+    for line in lines:
+        try:
+            cookie = parse_cookie_string(line)
+        except ValueError:
+            continue
+        if cookie.expiration and cookie.expiration < when:
+            continue
+        if cookie.is_secure and not secure:
+            continue
+        if _domain_matches(cookie, host, host_is_ip) and _path_matches(cookie.path, path):
+            matched.append(cookie)
+            if len(matched) >= _MAX_SENT:
+                break
+    # curl's cookie_sort: longer path, then longer domain, then longer name, then newest
+    # (the jar lists a host's cookies oldest first, and the sort keeps that order reversed).
+    matched.reverse()
+    matched.sort(key=_send_order)
+    sent: list[_Cookie] = []
+    length = len("Cookie: ")
+    for cookie in matched:
+        add = len(cookie.name.encode()) + len(cookie.value.encode()) + 1
+        if length + add >= _MAX_HEADER:
+            break
+        length += add + (2 if sent else 0)
+        sent.append(cookie)
+    return sent
+
+
+class _SentCookies:
+    """`cookies_sent` of a jar snapshot, worked out only when iterated: a session hands one to
+    each hop's `Request` as its ``cookie_tuple``, and most requests' cookies are never read."""
+
+    __slots__ = ("_lines", "_url", "_when")
+
+    def __init__(self, lines: Sequence[str], url: str, when: float) -> None:
+        self._lines = lines
+        self._url = url
+        self._when = when
+
+    def __iter__(self) -> Iterator[_Cookie]:
+        return iter(cookies_sent(self._lines, self._url, self._when))

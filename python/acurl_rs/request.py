@@ -63,7 +63,8 @@ class Request:
     ``Request(method, url, header_tuple, cookie_tuple, auth, data, cert)``.
 
     ``header_tuple`` holds (name, value) pairs or "Name: value" lines;
-    ``cookie_tuple`` holds (name, value) pairs, `Cookie`/`_Cookie` objects or jar lines.
+    ``cookie_tuple`` holds (name, value) pairs, `Cookie`/`_Cookie` objects or jar lines
+    (str or the bytes `_Cookie.format()` returns).
     """
 
     __slots__ = (
@@ -135,7 +136,11 @@ class Request:
 
     @property
     def cookies(self) -> dict[str, str]:
-        """Cookies given with this request, name -> value."""
+        """This request's cookies, name -> value (a later duplicate wins, as in acurl).
+
+        For a request a session made, these are the jar's cookies libcurl sent with it, the
+        ones given in ``cookies=`` included, as the jar was when the transfer started.
+        """
         if self._cookies is None:
             self._cookies = dict(map(_cookie_pair, self.cookie_tuple))
         return self._cookies
@@ -152,8 +157,10 @@ class Request:
         args += ["--head"] if self.method == b"HEAD" else ["-X", quote(self.method_str)]
         for name, value in map(_header_pair, self.header_tuple):
             args += ["-H", quote(f"{name}: {value}" if value else f"{name};")]
-        if self.cookies:
-            args += ["--cookie", quote("; ".join(f"{k}={v}" for k, v in self.cookies.items()))]
+        cookies = [f"{k}={v}" for k, v in map(_cookie_pair, self.cookie_tuple)]
+        if cookies:
+            # Joined by ";" as acurl wrote it; every cookie sent, a repeated name included.
+            args += ["--cookie", quote(";".join(cookies))]
         if self.auth is not None:
             args += ["--user", quote(f"{self.auth[0]}:{self.auth[1]}")]
         prefix = ""

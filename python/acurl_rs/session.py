@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json as _json
 import os
+import re
 import threading
 import time
 import weakref
@@ -23,7 +24,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from . import _acurl_rs
 from .cabundle import find_ca_bundle
-from .cookies import Cookie, _Cookie, parse_cookie_string
+from .cookies import Cookie, _Cookie, _SentCookies, parse_cookie_string
 from .errors import AcurlError, RequestError, UnsupportedProtocolError
 from .response import _Response
 
@@ -52,6 +53,9 @@ _OTHER_THREAD = (
     "sessions in each thread that runs a loop"
 )
 _METHODS = {m: m for m in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")}
+_HTTP_PREFIXES = ("http://", "https://")
+# curl's test for a URL that names its scheme (lib/urlapi.c Curl_is_absolute_url, guessing on).
+_HAS_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/")
 
 
 class ArgumentError(TypeError, ValueError):
@@ -155,21 +159,56 @@ def _header_pairs(headers: Any) -> list[tuple[str, str]]:
     return pairs
 
 
-def _cookie_header(cookies: Any) -> tuple[str | None, tuple[Any, ...]]:
-    if not cookies:
-        return None, ()
+# libcurl drops a cookie whose name or value holds a control octet (lib/cookie.c
+# invalid_octets); such a cookie is refused here instead.
+_COOKIE_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Prefixes libcurl enforces (case-sensitively): both need a Secure cookie, so an https URL.
+_SECURE_PREFIXES = ("__Secure-", "__Host-")
+
+
+def _request_cookie_lines(url: str, cookies: Any) -> list[str]:
+    """A request's ``cookies=`` as jar lines for the request URL's host.
+
+    acurl put them in the session's jar, so they were sent again on later requests to that
+    host; so does acurl_rs, but host-only (never to subdomains or other hosts, so a redirect
+    elsewhere does not carry them), path "/", a session cookie (gone with
+    `erase_session_cookies`), and Secure when the URL is https (not re-sent over plain http).
+    A `Cookie` value gives the name and value, as in acurl; its domain must be the host or one
+    of its parents. Everything is checked before the jar is touched.
+    """
     if not isinstance(cookies, Mapping):
         raise ArgumentError("cookies must be a dict of name -> str or Cookie")
-    parts = []
-    for name, value in cookies.items():
+    parts = urlsplit(url)
+    host = parts.hostname
+    if not host:
+        raise ValueError(f"url has no host: {url!r}")
+    secure = parts.scheme.lower() == "https"
+    lines = []
+    for key, value in cookies.items():
+        name = key
         if isinstance(value, (Cookie, _Cookie)):
-            value = value.value
+            domain = value.domain.lstrip(".").lower()
+            if not (host == domain or host.endswith("." + domain)):
+                raise ValueError(
+                    f"cookie {value.name!r} is for domain {value.domain!r}, not for this "
+                    f"request's host {host!r}: put it in the jar with session.add_cookie()"
+                )
+            name, value = value.name, value.value
         if not isinstance(name, str) or not isinstance(value, str):
             raise ArgumentError(f"cookie names and values must be str: {(name, value)!r}")
-        if any(c in name for c in "=; \t") or ";" in value:
+        if not name or any(c in name for c in "=; \t") or ";" in value:
             raise ValueError(f"invalid cookie {name!r}={value!r}")
-        parts.append(f"{name}={value}")
-    return "; ".join(parts), tuple(cookies.items())
+        if _COOKIE_CONTROL.search(name) or _COOKIE_CONTROL.search(value):
+            raise ValueError(f"cookie must not contain control characters: {name!r}={value!r}")
+        if not (name + value).isascii():
+            try:
+                (name + value).encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(f"cookie is not valid text: {name!r}={value!r}") from None
+        if name.startswith(_SECURE_PREFIXES) and not secure:
+            raise ValueError(f"cookie {name!r}: its prefix needs an https URL")
+        lines.append(_Cookie(False, host, False, "/", secure, 0, name, value)._line())
+    return lines
 
 
 def _body(data: Any, json: Any, pairs: list[tuple[str, str]]) -> bytes | None:
@@ -359,6 +398,13 @@ class Session(_Closable):
     """One virtual user: a libcurl share handle (cookies, and in "session" scope connections
     and DNS) and acurl's request coroutines."""
 
+    # What `response.request.cookies` is worked out from: the jar as last read, and counters
+    # telling when it may have changed since (class defaults until a request sets them).
+    _jar_version = 0
+    _jar_seen = 0
+    _jar_snapshot: list[str] = []  # replaced, never mutated
+    _in_flight = 0
+
     def __init__(
         self,
         wrapper: CurlWrapper,
@@ -466,6 +512,10 @@ class Session(_Closable):
         method = _METHODS.get(method) or method.upper()
         if type(url) is not str:
             raise ArgumentError("url must be a string")
+        if not url.startswith(_HTTP_PREFIXES) and not _HAS_SCHEME.match(url):
+            # acurl handed "host/path" to curl, which took it as http://; curl's guess of other
+            # protocols from the host name ("ftp.", "imap.", ...) is not followed.
+            url = "http://" + url
         if not url.isascii():
             # A request-target is ASCII: send non-ASCII text percent-encoded as UTF-8.
             url = "".join(c if c.isascii() else quote(c) for c in url)
@@ -477,7 +527,8 @@ class Session(_Closable):
             request_pairs = _header_pairs(headers)
             overridden = {n.lower() for n, _ in request_pairs}
             pairs = [p for p in pairs if p[0].lower() not in overridden] + request_pairs
-        cookie, cookie_tuple = _cookie_header(cookies) if cookies else (None, ())
+        # Checked now, put in the jar once the first transfer is accepted (see below).
+        jar_lines = _request_cookie_lines(url, cookies) if cookies else None
         if auth is not None:
             # Sent as a header, which `_next_hop` drops on a redirect to another origin.
             pairs.append(("Authorization", _basic_auth(auth)))
@@ -511,15 +562,36 @@ class Session(_Closable):
             retries = 0
             while True:
                 start_us = time.time_ns() // 1000
-                future, token = native.start(
-                    method, url, header_lines, body, cookie, options.native
-                )
+                future, token = native.start(method, url, header_lines, body, None, options.native)
+                if jar_lines:
+                    # curl reads the jar when it writes the request, on a later turn of the
+                    # loop, so cookies stored now go with this transfer; a request refused by
+                    # start() stores none.
+                    try:
+                        for line in jar_lines:
+                            native.cookie_command(line)
+                    except BaseException:
+                        native.cancel(token)
+                        raise
+                    jar_lines = None
+                    self._jar_version += 1
+                if self._jar_version and (self._jar_seen != self._jar_version or self._in_flight):
+                    # The jar as this transfer finds it, for `response.request.cookies`; read
+                    # again only when it may have changed (a Set-Cookie, a cookie command, a
+                    # failed transfer, or another transfer of this session under way), and
+                    # never while nothing can have put a cookie in it (version 0).
+                    self._jar_snapshot = native.cookie_lines()
+                    self._jar_seen = self._jar_version
+                jar = self._jar_snapshot
+                self._in_flight += 1
                 try:
                     raw = await future
                 except asyncio.CancelledError:
+                    self._jar_version += 1
                     native.cancel(token)
                     raise
                 except AcurlError as exc:
+                    self._jar_version += 1  # its headers may have set cookies
                     if exc.code == _TIMEOUT and options.http_version != "1.1" and not native.closed:
                         # An HTTP/2 connection survives a stream's timeout in curl's pool even
                         # when its peer stopped reading; start this user's pool afresh.
@@ -529,9 +601,14 @@ class Session(_Closable):
                         continue
                     exc.retries = retries
                     raise
+                finally:
+                    self._in_flight -= 1
                 break
+            if b"set-cookie" in raw.header.lower():
+                self._jar_version += 1
+            sent = _SentCookies(jar, url, start_us / 1e6) if jar else ()
             response = _Response(raw, None, start_us, self._native_ref, retries)
-            response._request = (method, url, pairs, cookie_tuple, auth, body, options.cert)
+            response._request = (method, url, pairs, sent, auth, body, options.cert)
             callback = self.response_callback
             if callback is not None:
                 callback(response)
@@ -542,8 +619,8 @@ class Session(_Closable):
             if len(history) >= max_redirects:
                 raise RequestError("Max Redirects")
             history.append(response)
-            method, body, pairs, cookie, cookie_tuple, auth = _next_hop(
-                response.status_code, url, target, method, body, pairs, cookie, cookie_tuple, auth
+            method, body, pairs, auth = _next_hop(
+                response.status_code, url, target, method, body, pairs, auth
             )
             url = target
 
@@ -556,25 +633,31 @@ class Session(_Closable):
         """The whole jar, name -> value (acurl's `Session.cookies()`)."""
         return {c.name: c.value for c in map(parse_cookie_string, self.get_cookie_list())}
 
-    def add_cookie(self, cookie: _Cookie | Cookie | str) -> None:
-        """Puts a cookie in the jar: a `_Cookie`, a `Cookie`, or a Netscape / Set-Cookie line."""
+    def add_cookie(self, cookie: _Cookie | Cookie | str | bytes) -> None:
+        """Puts a cookie in the jar: a `_Cookie`, a `Cookie`, or a Netscape / Set-Cookie line
+        (str, or the bytes `_Cookie.format()` returns)."""
         if isinstance(cookie, _Cookie):
-            line = cookie.format()
+            line = cookie._line()
         elif isinstance(cookie, Cookie):
             line = _Cookie(
                 False, cookie.domain, True, "/", False, 0, cookie.name, cookie.value
-            ).format()
+            )._line()
         elif isinstance(cookie, str):
             line = cookie
+        elif isinstance(cookie, (bytes, bytearray)):
+            line = parse_cookie_string(cookie)._line()
         else:
-            raise ArgumentError("cookie must be a _Cookie, Cookie or str")
+            raise ArgumentError("cookie must be a _Cookie, Cookie, str or bytes")
         self._open().cookie_command(line)
+        self._jar_version += 1
 
     def erase_all_cookies(self) -> None:
         self._open().cookie_command("ALL")
+        self._jar_version += 1
 
     def erase_session_cookies(self) -> None:
         self._open().cookie_command("SESS")
+        self._jar_version += 1
 
 
 class _TransferOptions:
@@ -678,10 +761,8 @@ def _next_hop(
     method: str,
     body: bytes | None,
     pairs: list[tuple[str, str]],
-    cookie: str | None,
-    cookie_tuple: tuple[Any, ...],
     auth: tuple[str, str] | None,
-) -> tuple[str, bytes | None, list[tuple[str, str]], str | None, tuple[Any, ...], Any]:
+) -> tuple[str, bytes | None, list[tuple[str, str]], Any]:
     """What the next hop sends: acurl's method rules, and no credentials to another origin."""
     scheme = urlsplit(target).scheme.lower()
     if scheme not in _DEFAULT_PORTS:
@@ -694,5 +775,5 @@ def _next_hop(
         pairs = [p for p in pairs if p[0].lower() not in _BODY_HEADERS]
     if _origin(target) != _origin(url):
         pairs = [p for p in pairs if p[0].lower() not in _CREDENTIAL_HEADERS]
-        cookie, cookie_tuple, auth = None, (), None
-    return method, body, pairs, cookie, cookie_tuple, auth
+        auth = None  # `cookies=` live in the jar for their host only: nothing to drop here
+    return method, body, pairs, auth

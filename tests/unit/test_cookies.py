@@ -35,13 +35,19 @@ def test_cookie_holder_fields() -> None:
     assert Cookie(domain="sky.com", name="foo", value="bar") == c
 
 
-def test_format_is_a_netscape_line() -> None:
-    assert make().format() == "foo.com\tFALSE\t/bar\tFALSE\t0\tmy_cookie\tmy_value"
+def test_format_is_a_netscape_line_in_bytes_as_acurl_returned_it() -> None:
+    assert make().format() == b"foo.com\tFALSE\t/bar\tFALSE\t0\tmy_cookie\tmy_value"
+
+
+def test_format_encodes_utf8_and_parses_back() -> None:
+    c = make(value="café")
+    assert c.format().endswith("\tcafé".encode())
+    assert parse_cookie_string(c.format()) == c
 
 
 def test_format_flags_and_http_only_prefix() -> None:
     c = make(http_only=True, include_subdomains=True, is_secure=True, expiration=1700000000)
-    assert c.format() == "#HttpOnly_foo.com\tTRUE\t/bar\tTRUE\t1700000000\tmy_cookie\tmy_value"
+    assert c.format() == b"#HttpOnly_foo.com\tTRUE\t/bar\tTRUE\t1700000000\tmy_cookie\tmy_value"
 
 
 def test_session_cookie_never_expires() -> None:
@@ -56,7 +62,7 @@ def test_future_expiry_accepts_float_and_keeps_whole_seconds() -> None:
     c = make(expiration=time.time() + 200)
     assert not c.has_expired
     assert isinstance(c.expiration, int)
-    assert "\t" + str(c.expiration) + "\t" in c.format()
+    assert f"\t{c.expiration}\t".encode() in c.format()
 
 
 def test_parse_plain_line() -> None:
@@ -132,7 +138,7 @@ def test_pickle_round_trip() -> None:
 def test_session_cookie_for_url_defaults() -> None:
     c = session_cookie_for_url("https://sky.com/some/page?q=1", "foo", "bar")
     assert c == _Cookie(False, ".sky.com", True, "/", False, 0, "foo", "bar")
-    assert c.format() == ".sky.com\tTRUE\t/\tFALSE\t0\tfoo\tbar"
+    assert c.format() == b".sky.com\tTRUE\t/\tFALSE\t0\tfoo\tbar"
 
 
 def test_session_cookie_for_url_drops_port_and_userinfo() -> None:
@@ -151,7 +157,7 @@ def test_session_cookie_for_url_passes_flags() -> None:
         "https://sky.com", "a", "b", http_only=True, include_subdomains=False, is_secure=True
     )
     assert (c.http_only, c.include_subdomains, c.is_secure) == (True, False, True)
-    assert c.format().startswith("#HttpOnly_.sky.com\tFALSE\t/\tTRUE\t0\t")
+    assert c.format().startswith(b"#HttpOnly_.sky.com\tFALSE\t/\tTRUE\t0\t")
 
 
 def test_session_cookie_for_url_with_cookie_instance_uses_its_fields() -> None:
@@ -173,3 +179,79 @@ def test_session_cookie_for_url_needs_a_host() -> None:
 def test_session_cookie_for_url_rejects_line_breaking_value() -> None:
     with pytest.raises(ValueError):
         session_cookie_for_url("https://sky.com", "a", "b\nsky.com\tTRUE\t/\tFALSE\t0\tevil\t1")
+
+
+# -- cookies_sent: which jar lines libcurl puts in a request -----------------------------------
+
+cookies_sent = cookies.cookies_sent
+
+
+def line(domain: str, name: str, *, sub: bool = False, path: str = "/", secure: bool = False,
+         expires: int = 0, value: str = "v") -> str:  # fmt: skip
+    return _Cookie(False, domain, sub, path, secure, expires, name, value)._line()
+
+
+def names(lines: list[str], url: str, when: float = 1_000_000.0) -> list[str]:
+    return [c.name for c in cookies_sent(lines, url, when)]
+
+
+def test_host_only_cookie_goes_to_that_host_alone() -> None:
+    jar = [line("example.com", "a")]
+    assert names(jar, "http://example.com/x") == ["a"]
+    assert names(jar, "http://EXAMPLE.com:8080/x") == ["a"]  # any port, case-insensitive
+    assert names(jar, "http://www.example.com/") == []
+    assert names(jar, "http://badexample.com/") == []
+
+
+def test_domain_cookie_goes_to_subdomains_but_not_lookalikes() -> None:
+    jar = [line(".example.com", "a", sub=True)]
+    assert names(jar, "http://example.com/") == ["a"]
+    assert names(jar, "http://a.b.example.com/") == ["a"]
+    assert names(jar, "http://badexample.com/") == []
+
+
+def test_an_ip_host_needs_an_exact_match() -> None:
+    assert names([line("127.0.0.1", "a", sub=True)], "http://127.0.0.1/") == ["a"]
+    assert names([line("0.0.1", "a", sub=True)], "http://127.0.0.1/") == []
+    assert names([line("::1", "a")], "http://[::1]:8080/") == ["a"]
+
+
+def test_path_must_be_the_url_path_or_a_slash_bounded_prefix() -> None:
+    jar = [line("h", "a", path="/shop")]
+    assert names(jar, "http://h/shop") == ["a"]
+    assert names(jar, "http://h/shop/basket?x=1") == ["a"]
+    assert names(jar, "http://h/shopping") == []
+    assert names(jar, "http://h/") == []
+    assert names(jar, "http://h") == []
+
+
+def test_secure_cookies_need_https_or_a_loopback_host() -> None:
+    assert names([line("h", "a", secure=True)], "http://h/") == []
+    assert names([line("h", "a", secure=True)], "https://h/") == ["a"]
+    for host in ("localhost", "127.0.0.1", "[::1]"):
+        jar = [line(host.strip("[]"), "a", secure=True)]
+        assert names(jar, f"http://{host}/") == ["a"], host
+
+
+def test_expired_cookies_are_not_sent() -> None:
+    jar = [line("h", "old", expires=999), line("h", "new", expires=2_000_000), line("h", "s")]
+    assert sorted(names(jar, "http://h/", when=1000)) == ["new", "s"]
+
+
+def test_longest_path_first_then_longer_names_then_newest() -> None:
+    jar = [line("h", "b"), line("h", "a"), line("h", "long"), line("h", "deep", path="/x")]
+    assert names(jar, "http://h/x/y") == ["deep", "long", "a", "b"]
+
+
+def test_curls_limits_on_count_and_header_size() -> None:
+    many = [line("h", f"c{i:03}") for i in range(200)]
+    assert len(names(many, "http://h/")) == 150
+    big = [line("h", f"c{i}", value="x" * 1000) for i in range(10)]
+    sent = cookies_sent(big, "http://h/", 0)
+    assert len("; ".join(f"{c.name}={c.value}" for c in sent)) < 8190 - len("Cookie: ")
+    assert len(sent) == 8
+
+
+def test_lines_that_are_not_cookies_are_skipped() -> None:
+    assert names(["# comment", "", line("h", "a")], "http://h/") == ["a"]
+    assert cookies_sent([], "http://h/", 0) == []

@@ -116,7 +116,7 @@ def test_to_curl_full_order() -> None:
     )
     assert r.to_curl() == (
         "curl -X POST -H 'Content-Type: application/json' -H 'X-Id: 7'"
-        " --cookie 'a=1; b=2' --user 'user:pa ss' --data-binary '{\"k\": 1}'"
+        " --cookie 'a=1;b=2' --user 'user:pa ss' --data-binary '{\"k\": 1}'"
         " --key /k.pem --cert /c.pem 'https://h.test/a b'"
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import pickle
 
 import acurl_rs_structures as structures
@@ -112,3 +113,32 @@ def test_pickle_and_deepcopy_keep_contents_and_behaviour() -> None:
         assert isinstance(clone, CaseInsensitiveDict)
         assert clone["SERVER"] == "nginx"
         assert clone == d
+
+
+def test_is_a_dict_like_acurls() -> None:
+    # acurl's own tests check isinstance(r.headers, dict); json and ** take it as a dict.
+    d = CaseInsensitiveDict({"Content-Type": "a"})
+    assert isinstance(d, dict)
+    assert json.dumps(d) == '{"content-type": "a"}'
+    assert {**d} == {"content-type": "a"}
+
+
+def test_inequality_ignores_key_case_too() -> None:
+    d = CaseInsensitiveDict({"Content-Length": "3"})
+    # `!=` itself is under test: dict's own __ne__ would compare the keys as stored.
+    assert (d != {"CONTENT-LENGTH": "3"}) is False
+    assert ({"CONTENT-LENGTH": "3"} != d) is False
+    assert d != {"content-length": "4"}
+
+
+def test_every_way_in_folds_the_key() -> None:
+    d = CaseInsensitiveDict.fromkeys(["A-B"], "1")
+    assert isinstance(d, CaseInsensitiveDict) and dict(d) == {"a-b": "1"}
+    merged = d | {"X-Y": "2"}
+    assert isinstance(merged, CaseInsensitiveDict) and merged["x-y"] == "2"
+    left = {"P-Q": "3"} | d
+    assert isinstance(left, CaseInsensitiveDict) and list(left) == ["p-q", "a-b"]
+    d |= [("M-N", "4")]
+    assert dict(d) == {"a-b": "1", "m-n": "4"}
+    d.update(Z="5")
+    assert d["z"] == "5"
