@@ -180,7 +180,15 @@ class Bench:
                         self.record(head | {"loop": loop} | rec, cell["http"])
 
     def journeys(self, clients: list[str], loops: list[str]) -> None:
-        variants = [("acurl_rs", "session"), ("acurl_rs", "wrapper"), ("acurl", "")]
+        # acurl_rs's default (wrapper scope, acurl's model); per-user pools resuming TLS from
+        # the wrapper's cache (session scope's default); per-user pools with per-user TLS caches
+        # (session scope before tls_sessions existed); acurl 1.2.1.
+        variants = [
+            ("acurl_rs", "wrapper"),
+            ("acurl_rs", "session"),
+            ("acurl_rs", "session:tls=session"),
+            ("acurl", ""),
+        ]
         variants = [v for v in variants if v[0] in clients]
         url = f"{self.nginx.https_url}/journey"
         for rep in range(self.p.repeats):
@@ -192,7 +200,7 @@ class Bench:
                         f"--journeys={self.p.journeys}",
                         f"--warmup-journeys={self.p.warmup_journeys}",
                         "--concurrency=100",
-                        f"--scope={scope or 'session'}",
+                        f"--scope={scope or 'wrapper'}",
                     ]
                     offset = self.nginx.log_offset()
                     rec = self.python_client(client, argv, 600)

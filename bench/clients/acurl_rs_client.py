@@ -17,7 +17,14 @@ class AcurlRs(Adapter):
         self.wrapper = acurl_rs.CurlWrapper(asyncio.get_running_loop())
 
     async def new_session(self, scope: str = "session") -> Any:
-        return self.wrapper.session(http_version=self.http, connection_scope=scope, verify=False)
+        # "session:tls=session" -> connection_scope="session", tls_sessions="session"
+        scope, _, tls = scope.partition(":tls=")
+        return self.wrapper.session(
+            http_version=self.http,
+            connection_scope=scope,
+            tls_sessions=tls or "wrapper",
+            verify=False,
+        )
 
     async def fetch(self, session: Any, url: str) -> tuple[int, str, int]:
         r = await session.get(url)

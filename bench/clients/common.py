@@ -289,13 +289,14 @@ async def waiting(a: Adapter, args: argparse.Namespace) -> dict[str, Any]:
 
 async def memory(a: Adapter, args: argparse.Namespace) -> dict[str, Any]:
     """RSS of `sessions` idle sessions, then of the same sessions each holding a connection."""
-    first = await a.new_session()
+    # Session scope: each session holds its own connection, which is what is measured.
+    first = await a.new_session("session")
     warm = Tally(None)
     await counted(a.fetch, first, args.url, warm)  # loads TLS, the CA store, the loop...
     gc.collect()
     rss0 = rss_bytes()
     base = stub_status(args.status_url)
-    sessions = [await a.new_session() for _ in range(args.sessions)]
+    sessions = [await a.new_session("session") for _ in range(args.sessions)]
     gc.collect()
     rss1 = rss_bytes()
     tally = Tally(args.expect_bytes)
@@ -344,7 +345,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--http", choices=("1.1", "2"), default="2")
     p.add_argument("--expect-bytes", type=int, default=None, help="body size to check")
     p.add_argument("--status-url", default=None, help="nginx stub_status URL")
-    p.add_argument("--scope", default="session", help="acurl_rs connection scope (journeys, fixed)")
+    p.add_argument(
+        "--scope",
+        default="wrapper",
+        help='acurl_rs connection scope (journeys, fixed): "wrapper" (the default), "session", '
+        'or "session:tls=session" / "session:tls=off" for a tls_sessions policy',
+    )
     p.add_argument("--journeys", type=int, default=5000)
     p.add_argument("--warmup-journeys", type=int, default=200)
     p.add_argument("--journey-len", type=int, default=5)
