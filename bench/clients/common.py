@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
 import json
 import os
@@ -76,6 +77,37 @@ def cpu_us() -> int:
 def rss_bytes() -> int:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def heap_bytes() -> int | None:
+    """malloc'd bytes in use (glibc mallinfo2: small blocks + mmapped blocks). Unlike RSS it
+    drops when memory is freed, so it shows what an idle connection really holds."""
+    try:
+        libc = ctypes.CDLL(None)
+        mallinfo2 = libc.mallinfo2
+    except (OSError, AttributeError):
+        return None
+    mallinfo2.restype = _Mallinfo2
+    info = mallinfo2()
+    return int(info.uordblks + info.hblkhd)
 
 
 def stub_status(url: str | None) -> dict[str, int] | None:
@@ -295,16 +327,17 @@ async def memory(a: Adapter, args: argparse.Namespace) -> dict[str, Any]:
     await counted(a.fetch, first, args.url, warm)  # loads TLS, the CA store, the loop...
     gc.collect()
     rss0 = rss_bytes()
+    heap0 = heap_bytes()
     base = stub_status(args.status_url)
     sessions = [await a.new_session("session") for _ in range(args.sessions)]
     gc.collect()
-    rss1 = rss_bytes()
+    rss1, heap1 = rss_bytes(), heap_bytes()
     tally = Tally(args.expect_bytes)
     for i in range(0, len(sessions), 100):
         await asyncio.gather(*(counted(a.fetch, s, args.url, tally) for s in sessions[i : i + 100]))
     gc.collect()
     await asyncio.sleep(0.2)
-    rss2 = rss_bytes()
+    rss2, heap2 = rss_bytes(), heap_bytes()
     held = stub_status(args.status_url)
     out: dict[str, Any] = {
         **tally.report(),
@@ -313,11 +346,15 @@ async def memory(a: Adapter, args: argparse.Namespace) -> dict[str, Any]:
         "rss_per_session": (rss1 - rss0) / args.sessions,
         "rss_per_used_session": (rss2 - rss1) / args.sessions,
     }
+    if heap0 is not None and heap1 is not None:
+        out["heap_per_session"] = (heap1 - heap0) / args.sessions
     if base and held:
         conns = held["active"] - base["active"]
         out["connections_held"] = conns
         if conns >= 0.9 * args.sessions:
             out["rss_per_connection"] = (rss2 - rss1) / conns
+            if heap1 is not None and heap2 is not None:
+                out["heap_per_connection"] = (heap2 - heap1) / conns
     return out
 
 
