@@ -56,6 +56,11 @@ fmt:
 bench: $(PY)
 	$(PY) bench/run.py $(BENCH_ARGS)
 
+# acurl_rs against acurl 1.2.1 under mite's own `mite scenario test` (bench/mite_bench.py).
+.PHONY: bench-mite
+bench-mite: $(PY)
+	$(PY) bench/mite_bench.py $(BENCH_ARGS)
+
 # Release wheel: abi3 (CPython >= 3.10), manylinux2014 (glibc 2.17) by linking through zig (from
 # PyPI's ziglang: maturin finds it as `python -m ziglang`, hence the venv first on PATH). Its own
 # target dir: zig-compiled C libraries would otherwise replace the gcc-built ones `make dev` and

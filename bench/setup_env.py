@@ -7,6 +7,8 @@
 - The peers' venv, bench/.venv-peers, from the same Python: acurl 1.2.1 (from its sdist),
   pycurl, pyreqwest, aiohttp, httpx[h2], curl_cffi and uvloop, each installed on its own so
   one failure leaves the others usable. acurl has to be kept apart from our package.
+- For bench/mite_bench.py (`ensure_mite`), in both venvs: mite 2.11.0 (--no-deps) and what
+  `mite scenario test` imports.
 """
 
 from __future__ import annotations
@@ -41,6 +43,13 @@ PEERS = {
     "curl_cffi": (["curl_cffi==0.17.0"], "curl_cffi"),
 }
 PEERS_BASE = ["uvloop==0.23.0"]
+# `mite scenario test` (bench/mite_bench.py) in both venvs: mite without its many service
+# dependencies, plus what that command imports (docs/MITE_NOTES.md; pyzmq because `scenario test`
+# makes a ZMQ sender). The peers' venv gets the versions the project venv has, so both run the
+# same mite stack.
+MITE = "mite==2.11.0"
+MITE_DEPS = ["msgpack", "docopt", "ujson", "uvloop", "flask", "packaging", "prettytable", "pyzmq"]
+MITE_IMPORTS = "import mite.__main__, mite.zmq, mite.cli.test"
 
 
 def log(msg: str) -> None:
@@ -168,6 +177,31 @@ def ensure_peers(wanted: list[str]) -> dict[str, str]:
             unavailable[name] = f"pip install {reqs[-1]} failed: {_tail(proc)}"
             log(unavailable[name])
     return unavailable
+
+
+def _version(python: Path | str, dist: str) -> str | None:
+    code = f"import importlib.metadata as m; print(m.version({dist!r}))"
+    proc = _run([str(python), "-c", code])
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def ensure_mite(python: Path | str, like: Path | str | None = None) -> str | None:
+    """mite 2.11.0 (--no-deps) and what `mite scenario test` imports, in the venv of `python`,
+    at the versions found in the venv of `like` when given; returns why not, or None."""
+    if _version(python, "mite") != MITE.split("==")[1]:
+        proc = _run([str(python), "-m", "pip", "install", "-q", "--no-deps", MITE])
+        if proc.returncode:
+            return f"pip install --no-deps {MITE} failed: {_tail(proc)}"
+    if _run([str(python), "-c", MITE_IMPORTS]).returncode:
+        reqs = []
+        for dist in MITE_DEPS:
+            pinned_to = _version(like, dist) if like is not None else None
+            reqs.append(f"{dist}=={pinned_to}" if pinned_to else dist)
+        log(f"pip install {' '.join(reqs)} ({Path(python).parent.parent.name})")
+        proc = _run([str(python), "-m", "pip", "install", "-q", *reqs])
+        if proc.returncode or _run([str(python), "-c", MITE_IMPORTS]).returncode:
+            return f"mite's dependencies failed: {_tail(proc)}"
+    return None
 
 
 def ensure(peers: list[str], install: bool = True) -> tuple[dict[str, str], list[str]]:
