@@ -175,6 +175,9 @@ pub fn complete(
     easy: &mut Handle,
     code: CURLcode,
 ) -> Result<Py<RawResponse>, Error> {
+    if let Some(panic) = easy.take_panic() {
+        return Err(Error::from_panic(panic)); // it stopped the transfer (CURLE_WRITE_ERROR)
+    }
     let sink = easy.sink();
     if code != curl_sys::CURLE_OK {
         if sink.body_too_large() || code == BODY_TOO_LARGE {

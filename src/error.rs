@@ -28,6 +28,8 @@ pub enum Error {
     Type(String),
     /// A libcurl setup call failed (out of memory and the like).
     Internal(String),
+    /// Rust code panicked inside a libcurl callback (a bug of ours): the panic's message.
+    Panic(String),
 }
 
 impl Error {
@@ -38,6 +40,18 @@ impl Error {
             code,
             text: crate::ffi::strerror(code),
         }
+    }
+
+    /// A panic caught in a libcurl callback, to be raised on the transfer or call it stopped.
+    pub fn from_panic(payload: crate::ffi::PanicPayload) -> Error {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_string());
+        Error::Panic(format!(
+            "internal error: Rust code panicked inside a libcurl callback: {message}"
+        ))
     }
 }
 
@@ -77,6 +91,9 @@ impl Error {
             Error::Closed(what) => errors_module(py)
                 .and_then(|m| m.getattr("SessionClosedError"))
                 .and_then(|cls| cls.call1((what,))),
+            Error::Panic(message) => errors_module(py)
+                .and_then(|m| m.getattr("RequestPanicError"))
+                .and_then(|cls| cls.call1((message,))),
             Error::Value(msg) => return PyValueError::new_err(msg),
             Error::Type(msg) => return PyTypeError::new_err(msg),
             Error::Internal(msg) => return PyRuntimeError::new_err(msg),
@@ -109,5 +126,16 @@ mod tests {
         assert_eq!(class_name(63), "BodyTooLargeError");
         assert_eq!(class_name(1), "ProtocolError");
         assert_eq!(class_name(9999), "AcurlError");
+    }
+
+    #[test]
+    fn panic_payloads_keep_their_message() {
+        let text = |e: Error| match e {
+            Error::Panic(m) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(text(Error::from_panic(Box::new("boom"))).ends_with(": boom"));
+        assert!(text(Error::from_panic(Box::new(String::from("b2")))).ends_with(": b2"));
+        assert!(text(Error::from_panic(Box::new(7))).ends_with("a panic without a message"));
     }
 }

@@ -19,9 +19,11 @@ use pyo3::{intern, PyTraverseError, PyVisit};
 
 use crate::easy::complete;
 use crate::error::Error;
-use crate::ffi::{Multi, MultiEvents, SocketInterest, CSELECT_IN, CSELECT_OUT, SOCKET_TIMEOUT};
+use crate::ffi::{
+    Attached, Multi, MultiEvents, SocketInterest, CSELECT_IN, CSELECT_OUT, SOCKET_TIMEOUT,
+};
 use crate::pool::{recycle, EasyPool};
-use crate::sink::Handle;
+use crate::sink::{Handle, ResponseSink};
 
 /// Event-loop callables looked up once per wrapper, not per request.
 struct LoopHooks {
@@ -171,10 +173,10 @@ impl MultiEvents for Bridge {
     }
 }
 
-/// One transfer in flight: its handle, the future its caller awaits, and where the handle goes
-/// when it is done.
+/// One transfer in flight: its handle (in the multi until this is dropped or detached), the
+/// future its caller awaits, and where the handle goes when it is done.
 struct Transfer {
-    easy: Handle,
+    easy: Attached<ResponseSink>,
     future: Py<PyAny>,
     pool: Weak<RefCell<EasyPool>>,
     session_id: u64,
@@ -276,7 +278,7 @@ impl Engine {
 
     /// Refuses use from a forked child: libcurl handles and the parent's loop do not survive fork.
     pub fn check_usable(&self) -> Result<(), Error> {
-        if crate::ffi::process_id() != self.owner_pid {
+        if self.in_forked_child() {
             return Err(Error::Closed(
                 "acurl_rs objects cannot be used in a forked child; make a new CurlWrapper there",
             ));
@@ -304,27 +306,31 @@ impl Engine {
         self.next_token.set(token.wrapping_add(1).max(1));
         easy.set_token(token).map_err(Error::from_code)?;
         let future = self.bridge.hooks.create_future.call0(py)?;
-        let added = {
+        let (added, panic) = {
             let multi = self.multi.borrow();
             let multi = multi
                 .as_ref()
                 .ok_or(Error::Closed("the CurlWrapper is closed"))?;
-            let added = multi.add(&easy);
-            if added.is_err() || self.bridge.error.borrow().is_some() {
-                let _ = multi.remove(&easy);
-            }
-            added
+            (multi.attach(easy), multi.take_panic())
         };
+        // A loop call that failed (or a panic) while curl asked for its first timeout: the
+        // transfer is not started (dropping `added` takes the easy out of the multi again).
         if let Some(err) = self.take_error() {
             return Err(err);
         }
-        if let Err(code) = added {
-            return Err(Error::Internal(format!(
-                "curl_multi_add_handle: {}",
-                crate::ffi::multi_strerror(code)
-            ))
-            .into());
+        if let Some(panic) = panic {
+            return Err(Error::from_panic(panic).into());
         }
+        let easy = match added {
+            Ok(attached) => attached,
+            Err((_, code)) => {
+                return Err(Error::Internal(format!(
+                    "curl_multi_add_handle: {}",
+                    crate::ffi::multi_strerror(code)
+                ))
+                .into())
+            }
+        };
         self.transfers.borrow_mut().insert(
             token,
             Transfer {
@@ -339,16 +345,19 @@ impl Engine {
 
     /// Readiness or timer event from the loop: let curl work, then resolve what finished.
     fn socket_action(&self, py: Python<'_>, fd: curl_socket_t, events: c_int) -> PyResult<()> {
-        let result = {
+        let (result, panic) = {
             let multi = self.multi.borrow();
             match multi.as_ref() {
-                Some(multi) => multi.socket_action(fd, events),
+                Some(multi) => (multi.socket_action(fd, events), multi.take_panic()),
                 None => return Ok(()),
             }
         };
         self.drain(py);
         if let Some(err) = self.take_error() {
             return Err(err);
+        }
+        if let Some(panic) = panic {
+            return Err(Error::from_panic(panic).into());
         }
         if let Err(code) = result {
             return Err(Error::Internal(format!(
@@ -370,10 +379,7 @@ impl Engine {
                 continue;
             };
             if code == crate::error::OPERATION_TIMEDOUT {
-                self.retire_stalled_connection(&transfer.easy);
-            }
-            if let Some(multi) = self.multi.borrow().as_ref() {
-                let _ = multi.remove(&transfer.easy);
+                self.retire_stalled_connection(transfer.easy.easy());
             }
             self.finish(py, transfer, code);
         }
@@ -395,16 +401,20 @@ impl Engine {
             .transfers
             .borrow()
             .values()
-            .any(|other| other.easy.connection_id() == Ok(conn_id));
+            .any(|other| other.easy.easy().connection_id() == Ok(conn_id));
         if !in_use {
             easy.shut_down_connection();
         }
     }
 
-    fn finish(&self, py: Python<'_>, mut transfer: Transfer, code: crate::ffi::CURLcode) {
-        let future = transfer.future.bind(py);
-        let response_started = transfer.easy.sink().response_started();
-        let delivered = match complete(py, &mut transfer.easy, code) {
+    fn finish(&self, py: Python<'_>, transfer: Transfer, code: crate::ffi::CURLcode) {
+        let Transfer {
+            easy, future, pool, ..
+        } = transfer;
+        let mut easy = easy.detach();
+        let future = future.bind(py);
+        let response_started = easy.sink().response_started();
+        let delivered = match complete(py, &mut easy, code) {
             Ok(response) => future.call_method1(intern!(py, "set_result"), (response,)),
             Err(err) => {
                 let exc = err.into_pyerr(py).into_value(py);
@@ -418,13 +428,13 @@ impl Engine {
         // nobody waits for it any more, so there is nothing to report. Checking `done()` first
         // would cost a call on every request to save one on a rare race.
         drop(delivered);
-        recycle(transfer.easy, &transfer.pool);
+        recycle(easy, &pool);
     }
 
     /// True in a process forked from the one that made this engine: it must not touch the
     /// parent's connections or its event loop's epoll set (shared across fork).
     fn in_forked_child(&self) -> bool {
-        crate::ffi::process_id() != self.owner_pid
+        crate::ffi::forked_since(self.owner_pid)
     }
 
     pub fn cancel(&self, token: usize) {
@@ -434,13 +444,11 @@ impl Engine {
         let Some(transfer) = self.transfers.borrow_mut().remove(&token) else {
             return;
         };
-        if let Some(multi) = self.multi.borrow().as_ref() {
-            let _ = multi.remove(&transfer.easy);
-        }
+        let easy = transfer.easy.detach();
         if let Some(err) = self.take_error() {
             drop(err); // a loop call failed while curl released the socket: nothing to report to
         }
-        recycle(transfer.easy, &transfer.pool);
+        recycle(easy, &transfer.pool);
     }
 
     /// Fails every transfer of `session_id` (or all with None) with `reason`.
@@ -459,9 +467,7 @@ impl Engine {
             let Some(transfer) = self.transfers.borrow_mut().remove(&token) else {
                 continue;
             };
-            if let Some(multi) = self.multi.borrow().as_ref() {
-                let _ = multi.remove(&transfer.easy);
-            }
+            let _easy = transfer.easy.detach(); // freed after its future is failed
             let future = transfer.future.bind(py);
             if !future
                 .call_method0(intern!(py, "done"))
@@ -509,19 +515,14 @@ impl Drop for Engine {
             self.bridge.closed.set(true);
             return;
         }
-        // Every easy leaves the multi before curl_multi_cleanup; then the handles are freed.
-        let transfers: Vec<Transfer> = self.transfers.get_mut().drain().map(|(_, t)| t).collect();
-        if let Some(multi) = self.multi.get_mut().as_ref() {
-            for t in &transfers {
-                let _ = multi.remove(&t.easy);
-            }
-        }
+        // Every easy leaves the multi as its transfer goes (and curl_multi_cleanup waits for the
+        // last one: each holds the multi handle); then the loop's registrations go.
+        self.transfers.get_mut().clear();
         if !self.bridge.closed.get() {
             Python::attach(|py| self.bridge.unregister_all(py));
             self.bridge.closed.set(true);
         }
         self.multi.get_mut().take();
-        drop(transfers);
     }
 }
 

@@ -21,6 +21,7 @@ __all__ = [
     "InvalidURLError",
     "ProtocolError",
     "RequestError",
+    "RequestPanicError",
     "ResolveError",
     "SessionClosedError",
     "TLSError",
@@ -128,6 +129,16 @@ class InvalidURLError(AcurlError):
     """The URL could not be parsed."""
 
     category = "invalid_url"
+
+
+class RequestPanicError(AcurlError):
+    """A bug in acurl_rs: its Rust code panicked inside a libcurl callback of this request.
+
+    The transfer was stopped there (libcurl never sees the panic) and the panic's message is
+    this error's text; ``code`` is None. Please report it.
+    """
+
+    category = "internal"
 
 
 class SessionClosedError(AcurlError, RuntimeError):

@@ -10,7 +10,7 @@ use curl_sys::{curl_off_t, CURLcode, CURLoption, CURL, CURLE_OK, CURLINFO};
 
 use super::consts::*;
 use super::share::Share;
-use super::{cstr_to_string, no_unwind};
+use super::{catch_panic, cstr_to_string, PanicPayload};
 
 /// Where a transfer's bytes go, and every rule about them (where a header block ends, how much
 /// body is accepted, ...): safe code above the FFI line. curl calls the trampolines; they call
@@ -54,16 +54,28 @@ impl Running<'_> {
 struct Callbacks<S> {
     raw: *mut CURL,
     sink: S,
+    /// A panic caught in a sink call: the transfer stops, and its completion raises this.
+    panic: Option<PanicPayload>,
 }
 
 impl<S: Sink> Callbacks<S> {
-    /// Runs one sink call for a trampoline; a panic fails the transfer instead of unwinding.
+    /// Runs one sink call for a trampoline. A panic fails the transfer instead of unwinding
+    /// into C, and its payload is kept for the transfer's completion to raise.
     fn run(&mut self, call: impl FnOnce(&mut S, &Running<'_>) -> bool) -> bool {
+        if self.panic.is_some() {
+            return false; // curl stops at the first refusal; nothing more reaches the sink
+        }
         let running = Running {
             raw: std::ptr::NonNull::new(self.raw),
             _callback: PhantomData,
         };
-        no_unwind(|| call(&mut self.sink, &running)).unwrap_or(false)
+        match catch_panic(|| call(&mut self.sink, &running)) {
+            Ok(accepted) => accepted,
+            Err(payload) => {
+                self.panic = Some(payload);
+                false
+            }
+        }
     }
 }
 
@@ -198,7 +210,11 @@ impl<S: Sink> Easy<S> {
         }
         let mut easy = Easy {
             raw,
-            callbacks: Box::new(Callbacks { raw, sink }),
+            callbacks: Box::new(Callbacks {
+                raw,
+                sink,
+                panic: None,
+            }),
             errbuf: Box::new([0; curl_sys::CURL_ERROR_SIZE]),
             headers: None,
             post_body: Vec::new(),
@@ -262,6 +278,7 @@ impl<S: Sink> Easy<S> {
         self.headers = None;
         self.post_body.clear();
         self.callbacks.sink.reset();
+        self.callbacks.panic = None;
         self.errbuf[0] = 0;
         self.install_base()?;
         if let Some(share) = self.share.clone() {
@@ -349,6 +366,12 @@ impl<S: Sink> Easy<S> {
 
     pub fn sink_mut(&mut self) -> &mut S {
         &mut self.callbacks.sink
+    }
+
+    /// The panic a sink call raised during the last transfer, if one did (it failed the
+    /// transfer with CURLE_WRITE_ERROR).
+    pub fn take_panic(&mut self) -> Option<PanicPayload> {
+        self.callbacks.panic.take()
     }
 
     /// curl's error-buffer text for the last transfer, else its generic text for `code`.

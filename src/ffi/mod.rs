@@ -15,7 +15,8 @@ use std::sync::Once;
 pub use curl_sys::CURLcode;
 pub use easy::{Easy, Running, Sink};
 pub use multi::{
-    multi_strerror, Multi, MultiEvents, SocketInterest, CSELECT_IN, CSELECT_OUT, SOCKET_TIMEOUT,
+    multi_strerror, Attached, Multi, MultiEvents, SocketInterest, CSELECT_IN, CSELECT_OUT,
+    SOCKET_TIMEOUT,
 };
 pub use share::{Share, ShareScope};
 
@@ -171,7 +172,11 @@ pub(crate) fn forked_since(owner_pid: u32) -> bool {
     process_id() != owner_pid
 }
 
-/// Runs `f`, turning a panic into `None` so that it never unwinds into C.
-pub(crate) fn no_unwind<R>(f: impl FnOnce() -> R) -> Option<R> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
+/// What a caught panic carries: usually its message, as a `&str` or a `String`.
+pub type PanicPayload = Box<dyn std::any::Any + Send + 'static>;
+
+/// Runs `f`, catching a panic so that it never unwinds into C. The payload comes back to the
+/// trampoline, which keeps it for the transfer or call it belongs to: raised there, not lost.
+pub(crate) fn catch_panic<R>(f: impl FnOnce() -> R) -> Result<R, PanicPayload> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
 }

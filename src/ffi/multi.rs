@@ -1,7 +1,9 @@
 //! RAII wrapper of a libcurl multi handle, driven by the socket interface
-//! (`curl_multi_socket_action`) with its socket and timer callbacks.
+//! (`curl_multi_socket_action`) with its socket and timer callbacks, and [`Attached`]: an easy
+//! handle in the multi, as a value whose drop takes it out again.
 #![allow(unsafe_code)]
 
+use std::cell::RefCell;
 use std::ffi::{c_int, c_long, c_void};
 use std::marker::PhantomData;
 use std::rc::Rc;
@@ -9,7 +11,7 @@ use std::rc::Rc;
 use curl_sys::{curl_socket_t, CURLMcode, CURLMoption, CURLcode, CURL, CURLM};
 
 use super::easy::{Easy, Sink};
-use super::no_unwind;
+use super::{catch_panic, PanicPayload};
 
 pub const SOCKET_TIMEOUT: curl_socket_t = curl_sys::CURL_SOCKET_TIMEOUT;
 pub const CSELECT_IN: c_int = curl_sys::CURL_CSELECT_IN;
@@ -55,12 +57,49 @@ pub trait MultiEvents {
     fn timer(&self, timeout_ms: Option<i64>) -> Result<(), ()>;
 }
 
-pub struct Multi {
+/// What the socket and timer callbacks' user data points at.
+struct Registered {
+    events: Box<dyn MultiEvents>,
+    /// A panic caught in a callback, raised by the engine after the multi call returns.
+    panic: RefCell<Option<PanicPayload>>,
+}
+
+impl Registered {
+    /// Runs one bridge call for a trampoline: 0, or -1 (curl aborts the multi call) when the
+    /// bridge fails or panics; the first panic's payload is kept.
+    fn run(&self, call: impl FnOnce(&dyn MultiEvents) -> Result<(), ()>) -> c_int {
+        match catch_panic(|| call(&*self.events)) {
+            Ok(Ok(())) => 0,
+            Ok(Err(())) => -1,
+            Err(payload) => {
+                if let Ok(mut kept) = self.panic.try_borrow_mut() {
+                    kept.get_or_insert(payload);
+                }
+                -1
+            }
+        }
+    }
+}
+
+/// The multi handle itself, shared by the [`Multi`] and every [`Attached`] easy: curl cleans
+/// it up when the last of them goes, so no easy is still in it by then.
+struct MultiHandle {
     raw: *mut CURLM,
-    // Boxed twice so curl gets a thin, stable pointer to the trait object.
-    events: Box<Box<dyn MultiEvents>>,
+    // Boxed so curl gets a stable pointer to it.
+    registered: Box<Registered>,
     owner_pid: u32,
+}
+
+pub struct Multi {
+    handle: Rc<MultiHandle>,
     _not_send: PhantomData<Rc<()>>,
+}
+
+/// An easy handle in a multi. Dropping it (or `detach`) removes the easy from the multi; it
+/// holds the multi handle alive meanwhile, so teardown order is ownership, not call order.
+pub struct Attached<S: Sink> {
+    easy: Option<Easy<S>>,
+    multi: Rc<MultiHandle>,
 }
 
 extern "C" fn socket_callback(
@@ -70,34 +109,23 @@ extern "C" fn socket_callback(
     userp: *mut c_void,
     _socketp: *mut c_void,
 ) -> c_int {
-    no_unwind(|| {
-        // SAFETY: userp is the `Box<dyn MultiEvents>` registered as SOCKETDATA by `Multi::new`,
-        // owned by the Multi and alive until after curl_multi_cleanup returns.
-        let events = unsafe { &*(userp as *const Box<dyn MultiEvents>) };
-        match events.socket(fd, SocketInterest::from_what(what)) {
-            Ok(()) => 0,
-            Err(()) => -1,
-        }
-    })
-    .unwrap_or(-1)
+    // SAFETY: userp is the `Box<Registered>` set as SOCKETDATA by `Multi::new`, owned by the
+    // multi handle and alive until after curl_multi_cleanup returns; only shared references
+    // to it are made.
+    let registered = unsafe { &*(userp as *const Registered) };
+    registered.run(|events| events.socket(fd, SocketInterest::from_what(what)))
 }
 
 extern "C" fn timer_callback(_multi: *mut CURLM, timeout_ms: c_long, userp: *mut c_void) -> c_int {
-    no_unwind(|| {
-        // SAFETY: as in `socket_callback`: TIMERDATA is the same live boxed trait object.
-        let events = unsafe { &*(userp as *const Box<dyn MultiEvents>) };
-        let timeout = if timeout_ms < 0 {
-            None
-        } else {
-            #[allow(clippy::useless_conversion)] // c_long is i32 on some targets
-            Some(i64::from(timeout_ms))
-        };
-        match events.timer(timeout) {
-            Ok(()) => 0,
-            Err(()) => -1,
-        }
-    })
-    .unwrap_or(-1)
+    // SAFETY: as in `socket_callback`: TIMERDATA is the same live Box.
+    let registered = unsafe { &*(userp as *const Registered) };
+    let timeout = if timeout_ms < 0 {
+        None
+    } else {
+        #[allow(clippy::useless_conversion)] // c_long is i32 on some targets
+        Some(i64::from(timeout_ms))
+    };
+    registered.run(|events| events.timer(timeout))
 }
 
 pub fn multi_strerror(code: CURLMcode) -> String {
@@ -121,45 +149,51 @@ impl Multi {
         if raw.is_null() {
             return Err("curl_multi_init failed".into());
         }
-        let multi = Multi {
+        let handle = MultiHandle {
             raw,
-            events: Box::new(events),
+            registered: Box::new(Registered {
+                events,
+                panic: RefCell::new(None),
+            }),
             owner_pid: super::process_id(),
-            _not_send: PhantomData,
         };
-        let userp = &*multi.events as *const Box<dyn MultiEvents> as *mut c_void;
+        let userp = &*handle.registered as *const Registered as *mut c_void;
         let scb: curl_sys::curl_socket_callback = socket_callback;
         let tcb: curl_sys::curl_multi_timer_callback = timer_callback;
-        // SAFETY: `raw` is live; the callbacks have curl's documented signatures and never
-        // unwind; `userp` points into a Box owned by `multi` that outlives the multi handle.
-        unsafe {
-            for (opt, ptr) in [
-                (curl_sys::CURLMOPT_SOCKETFUNCTION, scb as *mut c_void),
-                (curl_sys::CURLMOPT_SOCKETDATA, userp),
-                (curl_sys::CURLMOPT_TIMERFUNCTION, tcb as *mut c_void),
-                (curl_sys::CURLMOPT_TIMERDATA, userp),
-            ] {
-                check(curl_sys::curl_multi_setopt(raw, opt, ptr)).map_err(multi_strerror)?;
-            }
+        for (opt, ptr) in [
+            (curl_sys::CURLMOPT_SOCKETFUNCTION, scb as *mut c_void),
+            (curl_sys::CURLMOPT_SOCKETDATA, userp),
+            (curl_sys::CURLMOPT_TIMERFUNCTION, tcb as *mut c_void),
+            (curl_sys::CURLMOPT_TIMERDATA, userp),
+        ] {
+            // SAFETY: `raw` is live; the callbacks have curl's documented signatures and never
+            // unwind; `userp` points into a Box owned by `handle`, which outlives the multi.
+            check(unsafe { curl_sys::curl_multi_setopt(raw, opt, ptr) }).map_err(multi_strerror)?;
         }
-        Ok(multi)
+        Ok(Multi {
+            handle: Rc::new(handle),
+            _not_send: PhantomData,
+        })
     }
 
     pub fn set_long(&self, opt: CURLMoption, value: c_long) -> Result<(), CURLMcode> {
         // SAFETY: `raw` is live; callers pass only options whose argument is a long.
-        check(unsafe { curl_sys::curl_multi_setopt(self.raw, opt, value) })
+        check(unsafe { curl_sys::curl_multi_setopt(self.handle.raw, opt, value) })
     }
 
-    /// Starts driving `easy`. The caller keeps `easy` alive and unmoved until `remove`.
-    pub fn add<S: Sink>(&self, easy: &Easy<S>) -> Result<(), CURLMcode> {
-        // SAFETY: both handles are live; the caller's ownership keeps the easy alive until it
-        // is removed (the engine removes every easy before the multi is cleaned up).
-        check(unsafe { curl_sys::curl_multi_add_handle(self.raw, easy.as_ptr()) })
-    }
-
-    pub fn remove<S: Sink>(&self, easy: &Easy<S>) -> Result<(), CURLMcode> {
-        // SAFETY: both handles are live; removing a handle that is not added is a checked error.
-        check(unsafe { curl_sys::curl_multi_remove_handle(self.raw, easy.as_ptr()) })
+    /// Starts driving `easy`: it stays in the multi until the returned value is dropped or
+    /// detached. On failure the easy comes back, not in the multi.
+    pub fn attach<S: Sink>(&self, easy: Easy<S>) -> Result<Attached<S>, (Easy<S>, CURLMcode)> {
+        // SAFETY: both handles are live; `Attached` owns the easy (so it is not freed or moved
+        // while curl drives it) and removes it before it can be dropped.
+        let rc = unsafe { curl_sys::curl_multi_add_handle(self.handle.raw, easy.as_ptr()) };
+        match check(rc) {
+            Ok(()) => Ok(Attached {
+                easy: Some(easy),
+                multi: self.handle.clone(),
+            }),
+            Err(code) => Err((easy, code)),
+        }
     }
 
     /// Tells curl that `fd` is ready (`ev_bitmask` of CSELECT_*), or that the timer fired
@@ -168,17 +202,25 @@ impl Multi {
         let mut running: c_int = 0;
         // SAFETY: `raw` is live; this is never called from inside one of its own callbacks
         // (the bridge schedules work on the event loop instead).
-        check(unsafe { curl_sys::curl_multi_socket_action(self.raw, fd, ev_bitmask, &mut running) })
+        check(unsafe {
+            curl_sys::curl_multi_socket_action(self.handle.raw, fd, ev_bitmask, &mut running)
+        })
+    }
+
+    /// The panic a socket or timer callback raised since the last call, if one did.
+    pub fn take_panic(&self) -> Option<PanicPayload> {
+        self.handle.registered.panic.try_borrow_mut().ok()?.take()
     }
 
     /// Finished transfers as (token from CURLOPT_PRIVATE, result code).
     pub fn completed(&self) -> Vec<(usize, CURLcode)> {
+        let raw = self.handle.raw;
         let mut done = Vec::new();
         loop {
             let mut left: c_int = 0;
             // SAFETY: `raw` is live; the returned message is valid until the next multi call,
             // and we copy what we need out of it before making one.
-            let msg = unsafe { curl_sys::curl_multi_info_read(self.raw, &mut left) };
+            let msg = unsafe { curl_sys::curl_multi_info_read(raw, &mut left) };
             if msg.is_null() {
                 break;
             }
@@ -206,13 +248,59 @@ impl Multi {
     }
 }
 
-impl Drop for Multi {
+impl MultiHandle {
+    fn remove<S: Sink>(&self, easy: &Easy<S>) {
+        if super::forked_since(self.owner_pid) {
+            // Removal would make curl release the parent's sockets (and the bridge edit the
+            // parent's epoll set); a forked child leaks its copies instead.
+            return;
+        }
+        // SAFETY: both handles are live and the easy was added by `Multi::attach`; callbacks
+        // curl makes during the removal reach `registered`, alive as long as `self`.
+        let rc = unsafe { curl_sys::curl_multi_remove_handle(self.raw, easy.as_ptr()) };
+        debug_assert_eq!(
+            rc,
+            curl_sys::CURLM_OK,
+            "curl_multi_remove_handle: {}",
+            multi_strerror(rc)
+        );
+    }
+}
+
+impl<S: Sink> Attached<S> {
+    pub fn easy(&self) -> &Easy<S> {
+        self.easy
+            .as_ref()
+            .expect("attached until detached or dropped")
+    }
+
+    /// Takes the easy out of the multi and hands it back.
+    pub fn detach(mut self) -> Easy<S> {
+        let easy = self
+            .easy
+            .take()
+            .expect("attached until detached or dropped");
+        self.multi.remove(&easy);
+        easy
+    }
+}
+
+impl<S: Sink> Drop for Attached<S> {
+    fn drop(&mut self) {
+        if let Some(easy) = self.easy.take() {
+            self.multi.remove(&easy);
+        }
+    }
+}
+
+impl Drop for MultiHandle {
     fn drop(&mut self) {
         if super::forked_since(self.owner_pid) {
-            return; // never cleaned up, so curl never calls back into `events` again
+            return; // never cleaned up, so curl never calls back into `registered` again
         }
-        // SAFETY: the engine removed every easy handle before dropping the multi; callbacks
-        // that curl makes during cleanup reach `events`, which is dropped after this returns.
+        // SAFETY: every `Attached` holds an Rc of this handle, so none is left: no easy is in
+        // the multi. Callbacks curl makes during cleanup reach `registered`, which is dropped
+        // after this returns.
         let rc = unsafe { curl_sys::curl_multi_cleanup(self.raw) };
         debug_assert_eq!(
             rc,
@@ -226,38 +314,253 @@ impl Drop for Multi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::RefCell;
+    use crate::ffi::easy::Running;
+    use std::collections::BTreeMap;
+    use std::ffi::CString;
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
 
+    /// What curl asked of the "event loop", in order, and what it wants now.
     #[derive(Default)]
-    struct Recorder(Rc<RefCell<Vec<Option<i64>>>>);
+    struct Log {
+        sockets: Vec<(curl_socket_t, SocketInterest)>,
+        timers: Vec<Option<i64>>,
+        wanted: BTreeMap<curl_socket_t, SocketInterest>,
+        deadline: Option<Instant>,
+    }
+
+    struct Recorder {
+        log: Rc<RefCell<Log>>,
+        panic_in_timer: bool,
+    }
 
     impl MultiEvents for Recorder {
-        fn socket(&self, _fd: curl_socket_t, _i: SocketInterest) -> Result<(), ()> {
+        fn socket(&self, fd: curl_socket_t, interest: SocketInterest) -> Result<(), ()> {
+            let mut log = self.log.borrow_mut();
+            log.sockets.push((fd, interest));
+            if interest.read || interest.write {
+                log.wanted.insert(fd, interest);
+            } else {
+                log.wanted.remove(&fd);
+            }
             Ok(())
         }
         fn timer(&self, t: Option<i64>) -> Result<(), ()> {
-            self.0.borrow_mut().push(t);
+            assert!(!self.panic_in_timer, "timer boom");
+            let mut log = self.log.borrow_mut();
+            log.timers.push(t);
+            log.deadline = t.map(|ms| Instant::now() + Duration::from_millis(ms as u64));
             Ok(())
         }
     }
 
-    #[test]
-    fn adding_an_easy_arms_the_timer_and_removal_is_clean() {
-        let log = Rc::new(RefCell::new(Vec::new()));
-        let multi = Multi::new(Box::new(Recorder(log.clone()))).unwrap();
-        let mut easy = Easy::new(crate::ffi::easy::Discard).unwrap();
-        easy.set_cstr(curl_sys::CURLOPT_URL, c"http://127.0.0.1:9/")
-            .unwrap();
+    fn recorder(panic_in_timer: bool) -> (Multi, Rc<RefCell<Log>>) {
+        let log = Rc::new(RefCell::new(Log::default()));
+        let events = Recorder {
+            log: log.clone(),
+            panic_in_timer,
+        };
+        (Multi::new(Box::new(events)).unwrap(), log)
+    }
+
+    /// Keeps the header lines and body; panics at a header named "X-Boom" when asked to.
+    #[derive(Default)]
+    struct Collect {
+        lines: Vec<Vec<u8>>,
+        body: Vec<u8>,
+        boom: bool,
+    }
+
+    impl Sink for Collect {
+        fn header(&mut self, line: &[u8], _: &Running<'_>) -> bool {
+            assert!(!(self.boom && line.starts_with(b"X-Boom")), "sink boom");
+            self.lines.push(line.to_vec());
+            true
+        }
+        fn body(&mut self, chunk: &[u8]) -> bool {
+            self.body.extend_from_slice(chunk);
+            true
+        }
+        fn reset(&mut self) {
+            *self = Collect::default();
+        }
+    }
+
+    /// A one-shot HTTP/1.1 server on loopback: reads one request, answers, closes.
+    fn serve_once() -> (std::thread::JoinHandle<()>, CString) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = CString::new(format!("http://{}/x", listener.local_addr().unwrap())).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.ends_with(b"\r\n\r\n") {
+                let n = conn.read(&mut buf).unwrap();
+                assert!(n > 0, "client went away mid-request");
+                request.extend_from_slice(&buf[..n]);
+            }
+            let reply = "HTTP/1.1 200 OK\r\nX-Boom: 1\r\nContent-Length: 5\r\n\
+                         Connection: close\r\n\r\nhello";
+            conn.write_all(reply.as_bytes()).unwrap();
+        });
+        (server, url)
+    }
+
+    /// Drives the multi as the bridge does, with poll(2) for the event loop, until a transfer
+    /// completes.
+    fn run_to_completion(multi: &Multi, log: &Rc<RefCell<Log>>) -> Vec<(usize, CURLcode)> {
+        let give_up = Instant::now() + Duration::from_secs(10);
+        loop {
+            let done = multi.completed();
+            if !done.is_empty() {
+                return done;
+            }
+            assert!(Instant::now() < give_up, "the transfer did not finish");
+            let (mut fds, deadline) = {
+                let log = log.borrow();
+                let fds: Vec<libc::pollfd> = log
+                    .wanted
+                    .iter()
+                    .map(|(&fd, i)| libc::pollfd {
+                        fd,
+                        events: (if i.read { libc::POLLIN } else { 0 })
+                            | (if i.write { libc::POLLOUT } else { 0 }),
+                        revents: 0,
+                    })
+                    .collect();
+                (fds, log.deadline)
+            };
+            let wait = deadline.map_or(Duration::from_millis(100), |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            // SAFETY: `fds` is a live, correctly sized array of pollfd for the whole call.
+            let ready = unsafe {
+                libc::poll(
+                    fds.as_mut_ptr(),
+                    fds.len() as libc::nfds_t,
+                    wait.as_millis().min(100) as c_int,
+                )
+            };
+            assert!(ready >= 0, "poll failed");
+            for p in fds.iter().filter(|p| p.revents != 0) {
+                let mut bits = 0;
+                if p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+                    bits |= CSELECT_IN;
+                }
+                if p.revents & libc::POLLOUT != 0 {
+                    bits |= CSELECT_OUT;
+                }
+                multi.socket_action(p.fd, bits).unwrap();
+            }
+            let due = log.borrow().deadline.is_some_and(|d| d <= Instant::now());
+            if due {
+                log.borrow_mut().deadline = None;
+                multi.socket_action(SOCKET_TIMEOUT, 0).unwrap();
+            }
+        }
+    }
+
+    fn transfer(boom: bool) -> (Easy<Collect>, CURLcode, Rc<RefCell<Log>>) {
+        let (server, url) = serve_once();
+        let (multi, log) = recorder(false);
+        let mut easy = Easy::new(Collect {
+            boom,
+            ..Collect::default()
+        })
+        .unwrap();
+        easy.set_cstr(curl_sys::CURLOPT_URL, &url).unwrap();
         easy.set_token(7).unwrap();
-        multi.add(&easy).unwrap();
+        let attached = multi.attach(easy).map_err(|(_, c)| c).unwrap();
         assert_eq!(
-            log.borrow().first(),
+            log.borrow().timers.first(),
             Some(&Some(0)),
             "add_handle asks for an immediate timeout"
         );
-        multi.remove(&easy).unwrap();
+        let done = run_to_completion(&multi, &log);
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].0, 7, "the token finds the transfer");
+        let easy = attached.detach();
         drop(multi);
-        drop(easy);
+        server.join().unwrap();
+        (easy, done[0].1, log)
+    }
+
+    #[test]
+    fn a_transfer_over_loopback_and_its_socket_interest() {
+        let (easy, code, log) = transfer(false);
+        assert_eq!(code, curl_sys::CURLE_OK);
+        assert_eq!(easy.sink().body, b"hello");
+        assert!(easy.sink().lines[0].starts_with(b"HTTP/1.1 200"));
+        assert_eq!(easy.sink().lines.last().unwrap(), b"\r\n");
+        let log = log.borrow();
+        let fd = log.sockets[0].0;
+        let interest: Vec<SocketInterest> = log
+            .sockets
+            .iter()
+            .filter(|(f, _)| *f == fd)
+            .map(|(_, i)| *i)
+            .collect();
+        // The request goes out, the response comes in, and the closed connection is dropped:
+        // `what` is always the whole wanted set, ending with none at all.
+        assert!(interest.iter().any(|i| i.read && !i.write), "{interest:?}");
+        assert_eq!(
+            interest.last(),
+            Some(&SocketInterest {
+                read: false,
+                write: false
+            }),
+            "{interest:?}"
+        );
+        assert!(
+            log.wanted.is_empty(),
+            "nothing left registered: {:?}",
+            log.wanted
+        );
+    }
+
+    #[test]
+    fn a_panic_in_a_sink_fails_its_transfer_and_is_kept() {
+        let (mut easy, code, _) = transfer(true);
+        assert_eq!(code, curl_sys::CURLE_WRITE_ERROR);
+        let payload = easy
+            .take_panic()
+            .expect("the panic is kept for the transfer");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"sink boom"));
+        assert!(easy.take_panic().is_none());
+        assert!(
+            easy.sink().body.is_empty(),
+            "nothing reaches the sink after its panic"
+        );
+    }
+
+    /// A handle for a transfer that these tests never let run.
+    fn unstarted_easy() -> Easy<crate::ffi::easy::Discard> {
+        let mut easy = Easy::new(crate::ffi::easy::Discard).unwrap();
+        easy.set_cstr(curl_sys::CURLOPT_URL, c"http://127.0.0.1:9/")
+            .unwrap();
+        easy
+    }
+
+    #[test]
+    fn a_panic_in_a_multi_callback_is_kept_for_the_engine() {
+        let (multi, _log) = recorder(true);
+        let easy = unstarted_easy();
+        let attached = multi.attach(easy); // add_handle sets the timer, which panics
+        let payload = multi.take_panic().expect("kept");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"timer boom"));
+        assert!(multi.take_panic().is_none());
+        drop(attached);
+    }
+
+    #[test]
+    fn the_multi_outlives_its_attached_easies() {
+        let (multi, log) = recorder(false);
+        let easy = unstarted_easy();
+        let attached = multi.attach(easy).map_err(|(_, c)| c).unwrap();
+        drop(multi); // no cleanup yet: the attached easy still holds the handle
+        assert_eq!(Rc::strong_count(&attached.multi), 1);
+        drop(attached); // removal, then curl_multi_cleanup
+        assert!(log.borrow().wanted.is_empty());
     }
 
     #[test]

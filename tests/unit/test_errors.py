@@ -24,6 +24,7 @@ CONTRACT = {
     "UnsupportedProtocolError": ("unsupported_protocol", None),
     "InvalidURLError": ("invalid_url", None),
     "SessionClosedError": ("closed", RuntimeError),
+    "RequestPanicError": ("internal", None),
     "HTTPStatusError": ("http_status", None),
 }
 
