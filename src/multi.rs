@@ -20,7 +20,8 @@ use pyo3::{intern, PyTraverseError, PyVisit};
 use crate::easy::complete;
 use crate::error::Error;
 use crate::ffi::{
-    Attached, Multi, MultiEvents, SocketInterest, CSELECT_IN, CSELECT_OUT, SOCKET_TIMEOUT,
+    add_close_listener, is_connection_socket, is_unix_socket, Attached, Multi, MultiEvents,
+    SocketCloseListener, SocketInterest, CSELECT_IN, CSELECT_OUT, SOCKET_TIMEOUT,
 };
 use crate::pool::{recycle, EasyPool};
 use crate::sink::{Handle, ResponseSink};
@@ -40,10 +41,21 @@ struct LoopHooks {
     on_timer: Py<PyAny>,
 }
 
+/// What the loop holds for one socket: a reader, a writer, and whether the reader is parked
+/// (kept for an idle connection curl is not watching).
+#[derive(Debug, Clone, Copy, Default)]
+struct Registration {
+    read: bool,
+    write: bool,
+    parked: bool,
+}
+
 /// What the socket and timer callbacks may touch: our registrations and the loop's.
 struct BridgeState {
     hooks: LoopHooks,
-    sockets: RefCell<HashMap<curl_socket_t, SocketInterest>>,
+    sockets: RefCell<HashMap<curl_socket_t, Registration>>,
+    /// The multi's wakeup socket, once seen (see `may_park`).
+    wakeup_fd: Cell<Option<curl_socket_t>>,
     timer: RefCell<Option<Py<PyAny>>>,
     /// When the armed timer fires. curl only needs to be called *no later* than it asks, so a
     /// timer that fires sooner is kept: no cancel and re-arm on every request.
@@ -74,29 +86,28 @@ impl BridgeState {
         Ok(())
     }
 
+    /// Makes the loop's registrations for `fd` match what curl wants. An idle connection's
+    /// reader is kept ("parked") when curl stops watching it: the next transfer on the
+    /// connection asks for it again, and keeping it saves two loop calls and two epoll_ctl
+    /// per request. Only sockets curl closes through our close hook are parked (see
+    /// `ffi::sockets`), so a registration never outlives its socket.
     fn set_interest(
         &self,
         py: Python<'_>,
         fd: curl_socket_t,
         want: SocketInterest,
     ) -> PyResult<()> {
-        let had = self
-            .sockets
-            .borrow()
-            .get(&fd)
-            .copied()
-            .unwrap_or(SocketInterest {
-                read: false,
-                write: false,
-            });
+        let had = self.sockets.borrow().get(&fd).copied().unwrap_or_default();
+        let park = !want.read && !want.write && had.read && self.may_park(fd);
+        let read = want.read || park;
         let h = &self.hooks;
-        if had.read && !want.read {
+        if had.read && !read {
             h.remove_reader.call1(py, (fd,))?;
         }
         if had.write && !want.write {
             h.remove_writer.call1(py, (fd,))?;
         }
-        if want.read && !had.read {
+        if read && !had.read {
             h.add_reader
                 .call1(py, (fd, h.on_readable.clone_ref(py), fd))?;
         }
@@ -105,12 +116,58 @@ impl BridgeState {
                 .call1(py, (fd, h.on_writable.clone_ref(py), fd))?;
         }
         let mut sockets = self.sockets.borrow_mut();
-        if want.read || want.write {
-            sockets.insert(fd, want);
+        if read || want.write {
+            sockets.insert(
+                fd,
+                Registration {
+                    read,
+                    write: want.write,
+                    parked: park,
+                },
+            );
         } else {
             sockets.remove(&fd);
         }
         Ok(())
+    }
+
+    /// Whether `fd` may keep its reader while curl does not watch it: a connection socket
+    /// (closed only through our close hook), or the multi's wakeup socket (closed only by
+    /// `curl_multi_cleanup`, after `unregister_all`).
+    fn may_park(&self, fd: curl_socket_t) -> bool {
+        if is_connection_socket(fd) || self.wakeup_fd.get() == Some(fd) {
+            return true;
+        }
+        if self.wakeup_fd.get().is_none() && is_unix_socket(fd) {
+            self.wakeup_fd.set(Some(fd));
+            return true;
+        }
+        false
+    }
+
+    /// Removes every registration of `fd` from the loop.
+    fn forget(&self, py: Python<'_>, fd: curl_socket_t) -> PyResult<()> {
+        let Some(had) = self.sockets.borrow_mut().remove(&fd) else {
+            return Ok(());
+        };
+        if had.read {
+            self.hooks.remove_reader.call1(py, (fd,))?;
+        }
+        if had.write {
+            self.hooks.remove_writer.call1(py, (fd,))?;
+        }
+        Ok(())
+    }
+
+    /// A parked socket became readable: the idle connection got data or was closed by its
+    /// peer. curl is not watching it (it checks a pooled connection when it next uses it), so
+    /// the reader goes, or it would fire on every loop iteration. Returns whether it was parked.
+    fn unpark_if_parked(&self, py: Python<'_>, fd: curl_socket_t) -> PyResult<bool> {
+        let parked = self.sockets.borrow().get(&fd).is_some_and(|r| r.parked);
+        if parked {
+            self.forget(py, fd)?;
+        }
+        Ok(parked)
     }
 
     /// Drops every registration of ours from the loop (close, or the loop went away).
@@ -118,17 +175,21 @@ impl BridgeState {
         let fds: Vec<curl_socket_t> = self.sockets.borrow().keys().copied().collect();
         for fd in fds {
             // Best effort: a closed loop has already forgotten its readers.
-            let _ = self.set_interest(
-                py,
-                fd,
-                SocketInterest {
-                    read: false,
-                    write: false,
-                },
-            );
+            let _ = self.forget(py, fd);
         }
         self.sockets.borrow_mut().clear();
         let _ = self.cancel_timer(py);
+    }
+}
+
+impl SocketCloseListener for BridgeState {
+    fn closing(&self, fd: curl_socket_t) {
+        if self.sockets.borrow().contains_key(&fd) {
+            Python::attach(|py| {
+                let result = self.forget(py, fd);
+                let _ = self.record(result);
+            });
+        }
     }
 }
 
@@ -224,11 +285,14 @@ impl Engine {
         let bridge = Rc::new(BridgeState {
             hooks,
             sockets: RefCell::new(HashMap::new()),
+            wakeup_fd: Cell::new(None),
             timer: RefCell::new(None),
             timer_deadline: Cell::new(None),
             error: RefCell::new(None),
             closed: Cell::new(false),
         });
+        let listener: Rc<dyn SocketCloseListener> = bridge.clone();
+        add_close_listener(Rc::downgrade(&listener));
         let multi = Multi::new(Box::new(Bridge(bridge.clone()))).map_err(Error::Internal)?;
         for (opt, value) in [
             (curl_sys::CURLMOPT_MAXCONNECTS, limits.max_connects),
@@ -537,7 +601,12 @@ pub struct Driver {
 impl Driver {
     fn on_readable(&self, py: Python<'_>, fd: curl_socket_t) -> PyResult<()> {
         match self.engine.upgrade() {
-            Some(engine) => engine.socket_action(py, fd, CSELECT_IN),
+            Some(engine) => {
+                if engine.bridge.unpark_if_parked(py, fd)? {
+                    return Ok(());
+                }
+                engine.socket_action(py, fd, CSELECT_IN)
+            }
             None => Ok(()),
         }
     }
@@ -623,15 +692,17 @@ impl NativeWrapper {
         self.engine.in_flight()
     }
 
-    /// (fds watched for reading or writing, whether a timer is armed): empty when idle.
+    /// (fds watched for reading or writing for curl, whether a timer is armed): empty when
+    /// idle. Parked readers are not counted (see `parked`).
     fn registrations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let fds: Vec<curl_socket_t> = self
             .engine
             .bridge
             .sockets
             .borrow()
-            .keys()
-            .copied()
+            .iter()
+            .filter(|(_, r)| !r.parked)
+            .map(|(fd, _)| *fd)
             .collect();
         let timer = self.engine.bridge.timer.borrow().is_some();
         PyTuple::new(
@@ -641,6 +712,19 @@ impl NativeWrapper {
                 timer.into_pyobject(py)?.to_owned().into_any(),
             ],
         )
+    }
+
+    /// Fds whose reader is parked: idle pooled connections and the multi's wakeup socket,
+    /// which curl is not watching (diagnostics and tests).
+    fn parked(&self) -> Vec<curl_socket_t> {
+        self.engine
+            .bridge
+            .sockets
+            .borrow()
+            .iter()
+            .filter(|(_, r)| r.parked)
+            .map(|(fd, _)| *fd)
+            .collect()
     }
 
     fn __traverse__(&self, _visit: PyVisit<'_>) -> Result<(), PyTraverseError> {

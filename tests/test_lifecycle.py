@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import socket
+import stat
+import time
 import weakref
 
 import pytest
@@ -13,15 +17,74 @@ from helpers import live_timers, open_fds, run_on_uvloop, watched_fds
 
 
 async def test_idle_loop_holds_no_reader_writer_or_timer_of_ours(test_server):
+    # Idle, curl watches nothing. The loop keeps only parked readers: one per idle pooled
+    # connection and the multi's wakeup socket (kept so the next request does not add them
+    # again), each an open socket; close() drops them all.
     loop = asyncio.get_running_loop()
     wrapper = acurl_rs.CurlWrapper(loop)
     s = wrapper.session()
-    await asyncio.gather(*(s.get(test_server.url("/echo")) for _ in range(20)))
+    responses = await asyncio.gather(*(s.get(test_server.url("/echo")) for _ in range(20)))
     assert wrapper._native.registrations() == ([], False)
-    assert watched_fds(loop) == set()
+    parked = set(wrapper._native.parked())
+    assert watched_fds(loop) == parked
+    assert len(parked) <= len({r.conn_id for r in responses}) + 1
+    for fd in parked:
+        assert stat.S_ISSOCK(os.fstat(fd).st_mode)
     assert live_timers(loop) == []
     s.close()
     wrapper.close()
+    assert watched_fds(loop) == set()
+
+
+async def test_a_parked_connection_closed_by_its_peer_is_dropped_without_spinning(nginx_factory):
+    server = nginx_factory(extra_http="keepalive_timeout 1s;")
+    loop = asyncio.get_running_loop()
+    async with acurl_rs.CurlWrapper(loop) as wrapper:
+        s = wrapper.session()
+        r = await s.get(server.http_url + "/conn")
+        assert r.status_code == 200
+        assert wrapper._native.registrations() == ([], False)
+        parked_before = set(wrapper._native.parked())
+        assert parked_before, "the idle connection's reader is parked"
+        cpu0 = time.process_time()
+        await asyncio.sleep(1.8)  # nginx closes the idle connection after 1 s
+        assert time.process_time() - cpu0 < 0.3, "a readable parked socket must not spin"
+        # The closed connection's reader is gone (at most the multi's wakeup socket stays).
+        assert len(wrapper._native.parked()) == len(parked_before) - 1
+        assert watched_fds(loop) == set(wrapper._native.parked())
+        r = await s.get(server.http_url + "/conn")  # curl notices the dead connection
+        assert r.status_code == 200 and r.num_connects == 1
+        s.close()
+
+
+async def test_a_socket_closed_by_curl_leaves_no_registration_behind(test_server):
+    # A session-scope session's connections close with it, through curl's close-socket hook:
+    # their parked readers go first, so the fd number can serve any new socket at once.
+    loop = asyncio.get_running_loop()
+    async with acurl_rs.CurlWrapper(loop) as wrapper:
+        warm = wrapper.session()
+        await warm.get(test_server.url("/echo"))  # the wakeup socket is parked from now on
+        steady = set(wrapper._native.parked())
+        s = wrapper.session(connection_scope="session")
+        await s.get(test_server.url("/echo"))
+        connection_fds = set(wrapper._native.parked()) - steady
+        assert len(connection_fds) == 1
+        s.close()
+        assert set(wrapper._native.parked()) == steady
+        assert watched_fds(loop) == steady
+        # The freed number goes to the next socket; registering it must just work.
+        a, b = socket.socketpair()
+        try:
+            assert a.fileno() in connection_fds or b.fileno() in connection_fds
+            got = loop.create_future()
+            loop.add_reader(a.fileno(), got.set_result, True)
+            b.send(b"x")
+            assert await asyncio.wait_for(got, 2)
+            loop.remove_reader(a.fileno())
+        finally:
+            a.close()
+            b.close()
+        warm.close()
 
 
 async def test_cancelling_200_in_flight_requests_leaks_no_fd(test_server):

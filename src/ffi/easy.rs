@@ -263,6 +263,8 @@ impl<S: Sink> Easy<S> {
             ))?;
         }
         self.set_long(curl_sys::CURLOPT_NOSIGNAL, 1)?;
+        super::sockets::install(self.raw)?;
+        super::tls::install(self.raw)?;
         // Turns the cookie engine on (Set-Cookie is parsed only then); "" reads no file.
         self.set_cstr(curl_sys::CURLOPT_COOKIEFILE, c"")?;
         self.set_cstr(CURLOPT_PROTOCOLS_STR, c"http,https")?;

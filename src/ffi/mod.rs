@@ -8,6 +8,8 @@
 mod easy;
 mod multi;
 mod share;
+mod sockets;
+mod tls;
 
 use std::ffi::{c_char, CStr};
 use std::sync::Once;
@@ -19,6 +21,7 @@ pub use multi::{
     SOCKET_TIMEOUT,
 };
 pub use share::{Share, ShareScope};
+pub use sockets::{add_close_listener, is_connection_socket, is_unix_socket, SocketCloseListener};
 
 /// Constants newer than the bindings in `curl-sys` (values from curl 8.22's curl.h).
 pub(crate) mod consts {
@@ -179,4 +182,9 @@ pub type PanicPayload = Box<dyn std::any::Any + Send + 'static>;
 /// trampoline, which keeps it for the transfer or call it belongs to: raised there, not lost.
 pub(crate) fn catch_panic<R>(f: impl FnOnce() -> R) -> Result<R, PanicPayload> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+}
+
+/// Runs `f`, turning a panic into `None` so that it never unwinds into C.
+pub(crate) fn no_unwind<R>(f: impl FnOnce() -> R) -> Option<R> {
+    catch_panic(f).ok()
 }
