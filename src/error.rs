@@ -1,6 +1,9 @@
 //! One error type for the crate, one table from CURLcode to the Python exception class, and one
 //! conversion to `PyErr`. The classes live in `acurl_rs/errors.py` (docstrings, stubs, builtin
 //! bases such as `TimeoutError`); Rust only names them.
+//!
+//! Every curl code the crate or the Python layer means is named here once, by curl.h's name;
+//! Python reads the ones it needs as `_acurl_rs` constants (`EXPORTED_CODES`, `RETRYABLE`).
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -9,10 +12,45 @@ use pyo3::types::PyModule;
 
 use crate::ffi::CURLcode;
 
-/// Codes we raise ourselves for conditions libcurl has no code for.
-pub const BODY_TOO_LARGE: CURLcode = 63; // CURLE_FILESIZE_EXCEEDED
-pub const WEIRD_SERVER_REPLY: CURLcode = 8; // CURLE_WEIRD_SERVER_REPLY
-pub const OPERATION_TIMEDOUT: CURLcode = 28; // CURLE_OPERATION_TIMEDOUT
+/// curl.h codes that curl-sys lacks or spells as in older curl.
+mod newer {
+    use crate::ffi::CURLcode;
+    /// curl-sys still calls it CURLE_FTP_WEIRD_SERVER_REPLY.
+    pub const WEIRD_SERVER_REPLY: CURLcode = 8;
+    pub const HTTP3: CURLcode = 95;
+    pub const SSL_CLIENTCERT: CURLcode = 98;
+    pub const TOO_LARGE: CURLcode = 100;
+}
+
+pub use newer::WEIRD_SERVER_REPLY;
+pub const OPERATION_TIMEDOUT: CURLcode = curl_sys::CURLE_OPERATION_TIMEDOUT;
+/// What a body past `max_body_size` fails with (curl's own code for a too-large download).
+pub const BODY_TOO_LARGE: CURLcode = curl_sys::CURLE_FILESIZE_EXCEEDED;
+
+/// The connection died under the request (empty reply, send or receive failure, HTTP/2
+/// framing or stream error such as REFUSED_STREAM or GOAWAY): a busy server closing a
+/// kept-alive connection. Sent again when nothing of the response had arrived
+/// (`AcurlError.retryable`) and the method is idempotent.
+pub const RETRYABLE: [CURLcode; 5] = [
+    curl_sys::CURLE_HTTP2,
+    curl_sys::CURLE_GOT_NOTHING,
+    curl_sys::CURLE_SEND_ERROR,
+    curl_sys::CURLE_RECV_ERROR,
+    curl_sys::CURLE_HTTP2_STREAM,
+];
+
+/// The codes the Python layer names, as `_acurl_rs` module constants.
+pub const EXPORTED_CODES: [(&str, CURLcode); 3] = [
+    (
+        "CURLE_UNSUPPORTED_PROTOCOL",
+        curl_sys::CURLE_UNSUPPORTED_PROTOCOL,
+    ),
+    ("CURLE_OPERATION_TIMEDOUT", OPERATION_TIMEDOUT),
+    (
+        "CURLE_TOO_MANY_REDIRECTS",
+        curl_sys::CURLE_TOO_MANY_REDIRECTS,
+    ),
+];
 
 #[derive(Debug)]
 pub enum Error {
@@ -57,19 +95,41 @@ impl Error {
 
 /// The Python exception class name in `acurl_rs.errors` for a curl code.
 pub fn class_name(code: CURLcode) -> &'static str {
+    use curl_sys::*;
     match code {
         // Schemes are checked before a request starts, so code 1 from curl means the server
         // answered in a protocol version curl does not speak ("Unsupported HTTP/1 subversion").
-        1 => "ProtocolError",
-        3 => "InvalidURLError",
-        5 | 6 => "ResolveError",
-        7 | 45 => "ConnectError",
-        28 => "AcurlTimeoutError",
-        35 | 53 | 54 | 58 | 59 | 60 | 64 | 66 | 77 | 80 | 82 | 83 | 90 | 91 | 98 => "TLSError",
-        16 | 92 => "HTTP2Error",
-        WEIRD_SERVER_REPLY | 18 | 52 | 55 | 56 | 61 | 95 | 100 => "ProtocolError",
-        47 => "RequestError",
-        BODY_TOO_LARGE => "BodyTooLargeError",
+        CURLE_UNSUPPORTED_PROTOCOL => "ProtocolError",
+        CURLE_URL_MALFORMAT => "InvalidURLError",
+        CURLE_COULDNT_RESOLVE_PROXY | CURLE_COULDNT_RESOLVE_HOST => "ResolveError",
+        CURLE_COULDNT_CONNECT | CURLE_INTERFACE_FAILED => "ConnectError",
+        CURLE_OPERATION_TIMEDOUT => "AcurlTimeoutError",
+        CURLE_SSL_CONNECT_ERROR
+        | CURLE_SSL_ENGINE_NOTFOUND
+        | CURLE_SSL_ENGINE_SETFAILED
+        | CURLE_SSL_CERTPROBLEM
+        | CURLE_SSL_CIPHER
+        | CURLE_PEER_FAILED_VERIFICATION
+        | CURLE_USE_SSL_FAILED
+        | CURLE_SSL_ENGINE_INITFAILED
+        | CURLE_SSL_CACERT_BADFILE
+        | CURLE_SSL_SHUTDOWN_FAILED
+        | CURLE_SSL_CRL_BADFILE
+        | CURLE_SSL_ISSUER_ERROR
+        | CURLE_SSL_PINNEDPUBKEYNOTMATCH
+        | CURLE_SSL_INVALIDCERTSTATUS
+        | newer::SSL_CLIENTCERT => "TLSError",
+        CURLE_HTTP2 | CURLE_HTTP2_STREAM => "HTTP2Error",
+        newer::WEIRD_SERVER_REPLY
+        | CURLE_PARTIAL_FILE
+        | CURLE_GOT_NOTHING
+        | CURLE_SEND_ERROR
+        | CURLE_RECV_ERROR
+        | CURLE_BAD_CONTENT_ENCODING
+        | newer::HTTP3
+        | newer::TOO_LARGE => "ProtocolError",
+        CURLE_TOO_MANY_REDIRECTS => "RequestError",
+        CURLE_FILESIZE_EXCEEDED => "BodyTooLargeError",
         _ => "AcurlError",
     }
 }
@@ -126,6 +186,39 @@ mod tests {
         assert_eq!(class_name(63), "BodyTooLargeError");
         assert_eq!(class_name(1), "ProtocolError");
         assert_eq!(class_name(9999), "AcurlError");
+    }
+
+    #[test]
+    fn the_named_codes_are_curls_numbers() {
+        // The values are curl's ABI; these are the numbers Python saw before they were named.
+        assert_eq!(RETRYABLE, [16, 52, 55, 56, 92]);
+        assert_eq!(OPERATION_TIMEDOUT, 28);
+        assert_eq!((WEIRD_SERVER_REPLY, BODY_TOO_LARGE), (8, 63));
+        assert_eq!(
+            EXPORTED_CODES.map(|(_, code)| code),
+            [1, OPERATION_TIMEDOUT, 47]
+        );
+        // Every code of the old numeric table still maps as it did.
+        let table: &[(&[CURLcode], &str)] = &[
+            (&[1, 8, 18, 52, 55, 56, 61, 95, 100], "ProtocolError"),
+            (&[3], "InvalidURLError"),
+            (&[5, 6], "ResolveError"),
+            (&[7, 45], "ConnectError"),
+            (&[28], "AcurlTimeoutError"),
+            (
+                &[35, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91, 98],
+                "TLSError",
+            ),
+            (&[16, 92], "HTTP2Error"),
+            (&[47], "RequestError"),
+            (&[63], "BodyTooLargeError"),
+            (&[0, 2, 23, 42, 99, 101], "AcurlError"),
+        ];
+        for (codes, class) in table {
+            for code in *codes {
+                assert_eq!(class_name(*code), *class, "code {code}");
+            }
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub mod fuzzing;
 mod layers;
 
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyFrozenSet};
 
 /// The bundled libcurl's version line, e.g. "libcurl/8.22.0 OpenSSL/3.5.0 zlib/1.3 nghttp2/1.68.1".
 #[pyfunction]
@@ -59,5 +59,9 @@ fn _acurl_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<session::NativeSession>()?;
     m.add_class::<response::RawResponse>()?;
     m.add_class::<options::TransferOptions>()?;
+    for (name, code) in error::EXPORTED_CODES {
+        m.add(name, code)?;
+    }
+    m.add("RETRYABLE_CODES", PyFrozenSet::new(m.py(), error::RETRYABLE)?)?;
     Ok(())
 }

@@ -4,6 +4,10 @@ import asyncio
 from typing import Any, final
 
 __all__ = [
+    "CURLE_OPERATION_TIMEDOUT",
+    "CURLE_TOO_MANY_REDIRECTS",
+    "CURLE_UNSUPPORTED_PROTOCOL",
+    "RETRYABLE_CODES",
     "Driver",
     "NativeSession",
     "NativeWrapper",
@@ -15,6 +19,13 @@ __all__ = [
 ]
 
 __version__: str
+
+# curl codes the Python layer names; their one definition is src/error.rs.
+CURLE_OPERATION_TIMEDOUT: int
+CURLE_TOO_MANY_REDIRECTS: int
+CURLE_UNSUPPORTED_PROTOCOL: int
+#: The connection died before a response: safe to send again if idempotent (AcurlError.retryable).
+RETRYABLE_CODES: frozenset[int]
 
 def curl_version() -> str: ...
 def build_info() -> dict[str, Any]: ...

@@ -63,6 +63,17 @@ class AcurlError(Exception):
         self.curl_message = curl_message or ""
         self._init_args = (code, curl_message)
 
+    @property
+    def retryable(self) -> bool:
+        """Whether the failure leaves the request safe to send again: the connection died
+        before any response byte arrived (curl's empty reply, a send or receive failure, an
+        HTTP/2 GOAWAY or REFUSED_STREAM: the codes in ``_acurl_rs.RETRYABLE_CODES``, defined
+        once in the native module). acurl_rs itself does so for idempotent methods (``retries=``).
+        """
+        from ._acurl_rs import RETRYABLE_CODES  # here: the pure-Python tests load this file alone
+
+        return self.code in RETRYABLE_CODES and not self.response_started
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuild from the constructor arguments: the default Exception/OSError reduction
         # would call cls(message) and lose the int code (and OSError would misparse it).
@@ -74,7 +85,7 @@ class RequestError(AcurlError):
     """Too many redirects; acurl raised ``RequestError("Max Redirects")``."""
 
     category = "redirect"
-    default_code = 47  # CURLE_TOO_MANY_REDIRECTS
+    default_code = 47  # _acurl_rs.CURLE_TOO_MANY_REDIRECTS (tests/test_error_codes.py)
 
 
 class ConnectError(AcurlError, ConnectionError):

@@ -39,11 +39,8 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _BODY_HEADERS = frozenset({"content-type", "content-length", "transfer-encoding"})
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-# The connection died under the request (empty reply, send or receive failure, HTTP/2 framing
-# or stream error such as REFUSED_STREAM or GOAWAY): a busy server closing a kept-alive connection.
-_RETRYABLE_CODES = frozenset({16, 52, 55, 56, 92})
 _DEFAULT_RETRIES = 2
-_TIMEOUT = 28  # CURLE_OPERATION_TIMEDOUT
+_TIMEOUT = _acurl_rs.CURLE_OPERATION_TIMEDOUT
 # What libcurl reads to pick a proxy; when none is set, curl is told so once per session.
 _PROXY_VARIABLES = tuple(
     v for name in ("http_proxy", "https_proxy", "all_proxy") for v in (name, name.upper())
@@ -745,13 +742,9 @@ class _TransferOptions:
 
 def _safe_to_retry(exc: AcurlError, method: str) -> bool:
     """A request is sent again only if the server provably never answered it (the connection
-    died or the stream was refused before any response byte) and repeating it is harmless
-    (an idempotent method, RFC 9110 section 9.2.2)."""
-    return (
-        exc.code in _RETRYABLE_CODES
-        and not getattr(exc, "response_started", True)
-        and method in _IDEMPOTENT_METHODS
-    )
+    died or the stream was refused before any response byte: `exc.retryable`) and repeating it
+    is harmless (an idempotent method, RFC 9110 section 9.2.2)."""
+    return exc.retryable and method in _IDEMPOTENT_METHODS
 
 
 def _next_hop(
@@ -767,7 +760,7 @@ def _next_hop(
     scheme = urlsplit(target).scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         raise UnsupportedProtocolError(
-            1,
+            _acurl_rs.CURLE_UNSUPPORTED_PROTOCOL,
             f"redirect to {scheme or 'a relative'}:// URL refused: only http and https are allowed",
         )
     if status in (301, 302, 303) and method != "HEAD":
