@@ -184,7 +184,33 @@ pub(crate) fn catch_panic<R>(f: impl FnOnce() -> R) -> Result<R, PanicPayload> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
 }
 
-/// Runs `f`, turning a panic into `None` so that it never unwinds into C.
+thread_local! {
+    /// A panic caught in a trampoline that belongs to no transfer or multi of ours (socket
+    /// open/close hooks, SSL_CTX setup): raised by this thread's next multi call.
+    static STRAY_PANIC: std::cell::RefCell<Option<PanicPayload>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` for a trampoline with no owner to keep a panic: a panic gives `None` (so it never
+/// unwinds into C) and its payload is kept for [`take_stray_panic`] (the first one, if several).
 pub(crate) fn no_unwind<R>(f: impl FnOnce() -> R) -> Option<R> {
-    catch_panic(f).ok()
+    match catch_panic(f) {
+        Ok(r) => Some(r),
+        Err(payload) => {
+            let _ = STRAY_PANIC.try_with(|kept| {
+                if let Ok(mut kept) = kept.try_borrow_mut() {
+                    kept.get_or_insert(payload);
+                }
+            });
+            None
+        }
+    }
+}
+
+/// The panic an ownerless trampoline of this thread caught, if one did.
+pub(crate) fn take_stray_panic() -> Option<PanicPayload> {
+    STRAY_PANIC
+        .try_with(|kept| kept.try_borrow_mut().ok()?.take())
+        .ok()
+        .flatten()
 }

@@ -207,9 +207,11 @@ impl Multi {
         })
     }
 
-    /// The panic a socket or timer callback raised since the last call, if one did.
+    /// The panic a socket or timer callback raised since the last call, if one did (or one of
+    /// the thread's ownerless hooks, which curl runs inside multi calls too).
     pub fn take_panic(&self) -> Option<PanicPayload> {
-        self.handle.registered.panic.try_borrow_mut().ok()?.take()
+        let own = self.handle.registered.panic.try_borrow_mut().ok()?.take();
+        own.or_else(super::take_stray_panic)
     }
 
     /// Finished transfers as (token from CURLOPT_PRIVATE, result code).
@@ -550,6 +552,15 @@ mod tests {
         assert_eq!(payload.downcast_ref::<&str>(), Some(&"timer boom"));
         assert!(multi.take_panic().is_none());
         drop(attached);
+    }
+
+    #[test]
+    fn a_panic_in_an_ownerless_hook_is_raised_by_the_next_multi_call() {
+        let (multi, _log) = recorder(false);
+        assert_eq!(super::super::no_unwind(|| panic!("hook boom")), None::<()>);
+        let payload = multi.take_panic().expect("kept for the thread's multi");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"hook boom"));
+        assert!(multi.take_panic().is_none());
     }
 
     #[test]
