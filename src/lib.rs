@@ -62,6 +62,9 @@ fn _acurl_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     for (name, code) in error::EXPORTED_CODES {
         m.add(name, code)?;
     }
-    m.add("RETRYABLE_CODES", PyFrozenSet::new(m.py(), error::RETRYABLE)?)?;
+    m.add(
+        "RETRYABLE_CODES",
+        PyFrozenSet::new(m.py(), error::RETRYABLE)?,
+    )?;
     Ok(())
 }

@@ -66,15 +66,13 @@ impl Share {
             let unlock: curl_sys::curl_unlock_function = noop_unlock;
             // SAFETY: `raw` is a live share; the callbacks are `extern "C"` fns with the exact
             // signatures curl documents for CURLSHOPT_LOCKFUNC/UNLOCKFUNC and never unwind.
-            check(
-                unsafe { curl_sys::curl_share_setopt(raw, curl_sys::CURLSHOPT_LOCKFUNC, lock) },
-                "LOCKFUNC",
-            )?;
+            let rc =
+                unsafe { curl_sys::curl_share_setopt(raw, curl_sys::CURLSHOPT_LOCKFUNC, lock) };
+            check(rc, "LOCKFUNC")?;
             // SAFETY: as above.
-            check(
-                unsafe { curl_sys::curl_share_setopt(raw, curl_sys::CURLSHOPT_UNLOCKFUNC, unlock) },
-                "UNLOCKFUNC",
-            )?;
+            let rc =
+                unsafe { curl_sys::curl_share_setopt(raw, curl_sys::CURLSHOPT_UNLOCKFUNC, unlock) };
+            check(rc, "UNLOCKFUNC")?;
         }
         let mut data = vec![curl_sys::CURL_LOCK_DATA_COOKIE];
         if scope == ShareScope::Session {
@@ -88,10 +86,8 @@ impl Share {
         }
         for d in data {
             // SAFETY: `raw` is live; CURLSHOPT_SHARE takes one curl_lock_data value.
-            check(
-                unsafe { curl_sys::curl_share_setopt(raw, curl_sys::CURLSHOPT_SHARE, d) },
-                "SHARE",
-            )?;
+            let rc = unsafe { curl_sys::curl_share_setopt(raw, curl_sys::CURLSHOPT_SHARE, d) };
+            check(rc, "SHARE")?;
         }
         Ok(share)
     }
