@@ -5,6 +5,7 @@ the same request coroutines, responses, cookies and errors, without acurl's defe
 """
 
 from ._acurl_rs import __version__, build_info, curl_version
+from ._arguments import ArgumentError
 from .cookies import Cookie, _Cookie, parse_cookie_string, session_cookie_for_url
 from .errors import (
     AcurlError,
@@ -24,7 +25,7 @@ from .errors import (
 )
 from .request import Request
 from .response import Response, _Response
-from .session import ArgumentError, CurlWrapper, Session
+from .session import CurlWrapper, Session
 from .structures import CaseInsensitiveDict
 
 __all__ = [

@@ -1,15 +1,14 @@
 """`CurlWrapper` and `Session`: acurl's API over the native engine.
 
-The native module moves bytes; this module turns acurl-style keyword arguments into one checked
-request, follows redirects the way acurl did (one transfer per hop, a response callback per hop)
-and keeps credentials on the host they were meant for.
+The native module moves bytes; this module builds one request from acurl-style keyword
+arguments (each checked by `_arguments`, the transfer settings by `_options`), follows redirects
+the way acurl did (one transfer per hop, a response callback per hop) and keeps credentials on
+the host they were meant for.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json as _json
 import os
 import re
 import threading
@@ -23,17 +22,27 @@ if TYPE_CHECKING:
 from urllib.parse import quote, urlencode, urlsplit
 
 from . import _acurl_rs
-from .cabundle import find_ca_bundle
+from ._arguments import (
+    _UNSET,
+    ArgumentError,
+    _basic_auth,
+    _body,
+    _check_limits,
+    _header_pairs,
+    _method_from,
+    _request_cookie_lines,
+)
+from ._options import _TransferOptions
 from .cookies import Cookie, _Cookie, _SentCookies, parse_cookie_string
 from .errors import AcurlError, RequestError, UnsupportedProtocolError
 from .response import _Response
 
-__all__ = ["CurlWrapper", "Session"]
+# ArgumentError is defined with the checks that raise it (_arguments.py) and public as
+# acurl_rs.ArgumentError; it stays importable from here too.
+__all__ = ["ArgumentError", "CurlWrapper", "Session"]
 
-_HTTP_VERSIONS = frozenset({"auto", "1.1", "2", "2-prior-knowledge"})
 _SCOPES = frozenset({"session", "wrapper"})
 _TLS_SESSIONS = frozenset({"wrapper", "session", "off"})
-_USER_AGENT = f"acurl_rs/{_acurl_rs.__version__}"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Headers that carry credentials: never sent on to another origin by a redirect.
 _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
@@ -41,10 +50,6 @@ _BODY_HEADERS = frozenset({"content-type", "content-length", "transfer-encoding"
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _DEFAULT_RETRIES = 2
 _TIMEOUT = _acurl_rs.CURLE_OPERATION_TIMEDOUT
-# What libcurl reads to pick a proxy; when none is set, curl is told so once per session.
-_PROXY_VARIABLES = tuple(
-    v for name in ("http_proxy", "https_proxy", "all_proxy") for v in (name, name.upper())
-)
 _OTHER_THREAD = (
     "acurl_rs objects belong to the thread of their event loop; make a CurlWrapper and "
     "sessions in each thread that runs a loop"
@@ -55,174 +60,7 @@ _HTTP_PREFIXES = ("http://", "https://")
 _HAS_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/")
 
 
-class ArgumentError(TypeError, ValueError):
-    """A wrongly typed argument: both a TypeError and (as acurl raised) a ValueError."""
-
-
-_UNSET: Any = object()
 ResponseCallback = Callable[[_Response], Any]
-
-
-def _check_http_version(value: Any) -> str:
-    if value not in _HTTP_VERSIONS:
-        raise ValueError(f"Invalid http_version: {value}")
-    return value
-
-
-def _check_seconds(name: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ArgumentError(
-            f"{name} must be a number of seconds or None, not {type(value).__name__}"
-        )
-    if not value > 0:
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return float(value)
-
-
-def _check_max_body(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ArgumentError("max_body_size must be an int or None")
-    if value <= 0:
-        raise ValueError("max_body_size must be positive")
-    return value
-
-
-def _method_from(method: Any) -> str:
-    if isinstance(method, bytes):
-        return method.decode("ascii", "replace")
-    if not isinstance(method, str):
-        raise ArgumentError("method must be a str")
-    return str(method)
-
-
-def _basic_auth(auth: Any) -> str:
-    """acurl's `auth=(user, password)` as an HTTP Basic Authorization value (RFC 7617)."""
-    if not (type(auth) is tuple and len(auth) == 2 and all(type(a) is str for a in auth)):
-        raise ArgumentError(f"auth must be a 2-tuple of strings but it was: {auth!r}")
-    user, password = auth
-    if any((c < " " and c != "\t") or c == "\x7f" for c in user + password):
-        raise ValueError("auth must not contain control characters")
-    if ":" in user:
-        raise ValueError("auth user must not contain ':' (RFC 7617)")
-    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-    return f"Basic {token}"
-
-
-def _check_retries(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ArgumentError("retries must be an int")
-    if value < 0:
-        raise ValueError(f"retries must be >= 0, got {value}")
-    return value
-
-
-def _resolve_verify(verify: Any) -> tuple[bool, str | None, str | None]:
-    """verify=True|False|path -> (verify, ca_file, ca_path); True finds the system's CAs."""
-    if verify is True:
-        ca_file, ca_path = find_ca_bundle()
-        return True, ca_file, ca_path
-    if verify is False:
-        return False, None, None
-    if isinstance(verify, (str, os.PathLike)):
-        path = os.fspath(verify)
-        if os.path.isdir(path):
-            return True, None, path
-        if os.path.isfile(path):
-            return True, path, None
-        raise ValueError(f"verify path does not exist: {path!r}")
-    raise ArgumentError(f"verify must be True, False or a CA bundle path, not {verify!r}")
-
-
-def _header_pairs(headers: Any) -> list[tuple[str, str]]:
-    if headers is None:
-        return []
-    items = headers.items() if isinstance(headers, Mapping) else headers
-    pairs = []
-    try:
-        for name, value in items:
-            if not isinstance(name, str) or not isinstance(value, str):
-                raise ArgumentError(f"header names and values must be str: {(name, value)!r}")
-            pairs.append((name, value))
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, ArgumentError):
-            raise
-        raise ArgumentError(
-            "headers must be a mapping or an iterable of (name, value) pairs"
-        ) from exc
-    return pairs
-
-
-# libcurl drops a cookie whose name or value holds a control octet (lib/cookie.c
-# invalid_octets); such a cookie is refused here instead.
-_COOKIE_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# Prefixes libcurl enforces (case-sensitively): both need a Secure cookie, so an https URL.
-_SECURE_PREFIXES = ("__Secure-", "__Host-")
-
-
-def _request_cookie_lines(url: str, cookies: Any) -> list[str]:
-    """A request's ``cookies=`` as jar lines for the request URL's host.
-
-    acurl put them in the session's jar, so they were sent again on later requests to that
-    host; so does acurl_rs, but host-only (never to subdomains or other hosts, so a redirect
-    elsewhere does not carry them), path "/", a session cookie (gone with
-    `erase_session_cookies`), and Secure when the URL is https (not re-sent over plain http).
-    A `Cookie` value gives the name and value, as in acurl; its domain must be the host or one
-    of its parents. Everything is checked before the jar is touched.
-    """
-    if not isinstance(cookies, Mapping):
-        raise ArgumentError("cookies must be a dict of name -> str or Cookie")
-    parts = urlsplit(url)
-    host = parts.hostname
-    if not host:
-        raise ValueError(f"url has no host: {url!r}")
-    secure = parts.scheme.lower() == "https"
-    lines = []
-    for key, value in cookies.items():
-        name = key
-        if isinstance(value, (Cookie, _Cookie)):
-            domain = value.domain.lstrip(".").lower()
-            if not (host == domain or host.endswith("." + domain)):
-                raise ValueError(
-                    f"cookie {value.name!r} is for domain {value.domain!r}, not for this "
-                    f"request's host {host!r}: put it in the jar with session.add_cookie()"
-                )
-            name, value = value.name, value.value
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise ArgumentError(f"cookie names and values must be str: {(name, value)!r}")
-        if not name or any(c in name for c in "=; \t") or ";" in value:
-            raise ValueError(f"invalid cookie {name!r}={value!r}")
-        if _COOKIE_CONTROL.search(name) or _COOKIE_CONTROL.search(value):
-            raise ValueError(f"cookie must not contain control characters: {name!r}={value!r}")
-        if not (name + value).isascii():
-            try:
-                (name + value).encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValueError(f"cookie is not valid text: {name!r}={value!r}") from None
-        if name.startswith(_SECURE_PREFIXES) and not secure:
-            raise ValueError(f"cookie {name!r}: its prefix needs an https URL")
-        lines.append(_Cookie(False, host, False, "/", secure, 0, name, value)._line())
-    return lines
-
-
-def _body(data: Any, json: Any, pairs: list[tuple[str, str]]) -> bytes | None:
-    if data is not None and json is not None:
-        raise ValueError("use only one or none of data or json")
-    if json is not None:
-        if not any(n.lower() == "content-type" for n, _ in pairs):
-            pairs.append(("Content-Type", "application/json"))
-        # NaN and Infinity are not JSON: refuse them rather than send what servers reject.
-        return _json.dumps(json, allow_nan=False).encode()
-    if data is None:
-        return None
-    if isinstance(data, str):
-        return data.encode()
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return bytes(data)
-    raise ArgumentError("data must be str or bytes")
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -278,16 +116,11 @@ class CurlWrapper(_Closable):
         max_host_connections: int = 0,
         max_total_connections: int = 0,
     ) -> None:
-        for name, value in (
-            ("max_connects", max_connects),
-            ("max_host_connections", max_host_connections),
-            ("max_total_connections", max_total_connections),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ArgumentError(f"{name} must be an int")
-            if value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
-        self._limits = (max_connects, max_host_connections, max_total_connections)
+        self._limits = _check_limits(
+            max_connects=max_connects,
+            max_host_connections=max_host_connections,
+            max_total_connections=max_total_connections,
+        )
         # Checked options of the sessions made so far, by their settings: a load test makes a
         # session per journey, nearly always with the same settings.
         self._options_cache: dict[tuple[Any, ...], _TransferOptions] = {}
@@ -311,42 +144,20 @@ class CurlWrapper(_Closable):
             raise RuntimeError(_OTHER_THREAD)
         return self._native
 
-    def _session_options(
-        self,
-        timeout: Any,
-        connect_timeout: Any,
-        verify: Any,
-        http_version: Any,
-        max_body_size: Any,
-        retries: Any,
-    ) -> _TransferOptions:
-        """The checked options for a session with these settings, made once per wrapper.
+    def _session_options(self, **settings: Any) -> _TransferOptions:
+        """The checked options for a session with these settings (`_TransferOptions.checked`),
+        made once per wrapper.
 
         The CA bundle (verify=True) and the proxy variables are therefore read when the first
         session with these settings is made; a new CurlWrapper sees changes to them.
         """
-        key = (
-            timeout,
-            connect_timeout,
-            os.fspath(verify) if isinstance(verify, os.PathLike) else verify,
-            http_version,
-            max_body_size,
-            retries,
-        )
+        key = tuple(os.fspath(v) if isinstance(v, os.PathLike) else v for v in settings.values())
         try:
             cached = self._options_cache.get(key)
         except TypeError:  # an unhashable (so invalid) value: let the checks say what is wrong
             cached = None
         if cached is None:
-            cached = _TransferOptions(
-                timeout=_check_seconds("timeout", timeout),
-                connect_timeout=_check_seconds("connect_timeout", connect_timeout),
-                verify=_resolve_verify(verify),
-                http_version=_check_http_version(http_version),
-                max_body_size=_check_max_body(max_body_size),
-                cert=None,
-                retries=_check_retries(retries),
-            )
+            cached = _TransferOptions.checked(**settings)
             if len(self._options_cache) < 64:
                 self._options_cache[key] = cached
         return cached
@@ -428,7 +239,12 @@ class Session(_Closable):
         self._tls_sessions = tls_sessions
         self._lock_callbacks = bool(share_lock_callbacks)
         self._defaults = wrapper._session_options(
-            timeout, connect_timeout, verify, http_version, max_body_size, retries
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            verify=verify,
+            http_version=http_version,
+            max_body_size=max_body_size,
+            retries=retries,
         )
         self.headers: dict[str, str] = dict(_header_pairs(headers))
         self.response_callback: ResponseCallback | None = None
@@ -655,89 +471,6 @@ class Session(_Closable):
     def erase_session_cookies(self) -> None:
         self._open().cookie_command("SESS")
         self._jar_version += 1
-
-
-class _TransferOptions:
-    __slots__ = (
-        "cert",
-        "connect_timeout",
-        "http_version",
-        "max_body_size",
-        "native",
-        "retries",
-        "timeout",
-        "verify",
-    )
-
-    def __init__(
-        self,
-        *,
-        timeout: float | None,
-        connect_timeout: float | None,
-        verify: tuple[bool, str | None, str | None],
-        http_version: str,
-        max_body_size: int | None,
-        cert: tuple[str, str] | None,
-        retries: int,
-    ) -> None:
-        self.retries = retries
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
-        self.verify = verify
-        self.http_version = http_version
-        self.max_body_size = max_body_size
-        self.cert = cert
-        verify_on, ca_file, ca_path = verify
-        # Checked and converted once, then handed to every transfer these options govern.
-        self.native = _acurl_rs.TransferOptions(
-            timeout,
-            connect_timeout,
-            verify_on,
-            ca_file,
-            ca_path,
-            http_version,
-            max_body_size,
-            _USER_AGENT,
-            cert,
-            not any(os.environ.get(name) for name in _PROXY_VARIABLES),
-        )
-
-    def overridden(
-        self,
-        timeout: Any,
-        connect_timeout: Any,
-        verify: Any,
-        http_version: Any,
-        max_body_size: Any,
-        retries: Any,
-        cert: Any,
-    ) -> _TransferOptions:
-        """These options with a request's own values (checked) in place of the session's."""
-        if cert is not None:
-            if not (
-                isinstance(cert, tuple)
-                and len(cert) == 2
-                and all(isinstance(c, (str, os.PathLike)) for c in cert)
-            ):
-                raise ArgumentError(
-                    f"cert must be a (key_path, cert_path) tuple but it was: {cert!r}"
-                )
-            cert = (os.fspath(cert[0]), os.fspath(cert[1]))
-        return _TransferOptions(
-            timeout=self.timeout if timeout is _UNSET else _check_seconds("timeout", timeout),
-            connect_timeout=self.connect_timeout
-            if connect_timeout is _UNSET
-            else _check_seconds("connect_timeout", connect_timeout),
-            verify=self.verify if verify is _UNSET else _resolve_verify(verify),
-            http_version=self.http_version
-            if http_version is None
-            else _check_http_version(http_version),
-            max_body_size=self.max_body_size
-            if max_body_size is _UNSET
-            else _check_max_body(max_body_size),
-            cert=cert,
-            retries=self.retries if retries is _UNSET else _check_retries(retries),
-        )
 
 
 def _safe_to_retry(exc: AcurlError, method: str) -> bool:
