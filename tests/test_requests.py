@@ -225,3 +225,27 @@ async def test_gzip_and_deflate_are_asked_for_and_decoded(nginx_factory):
         assert r.text == text
         assert r.download_size < len(text) / 10, "the wire carried the compressed body"
         s.close()
+
+
+async def test_per_request_overrides_are_checked_once_and_bad_ones_still_refused(
+    test_server, monkeypatch
+):
+    import acurl_rs._arguments as arguments
+
+    lookups = []
+    real = arguments.find_ca_bundle
+    monkeypatch.setattr(arguments, "find_ca_bundle", lambda: lookups.append(1) or real())
+    async with acurl_rs.CurlWrapper() as wrapper:
+        s = wrapper.session(verify=False)
+        for _ in range(5):
+            r = await s.get(test_server.url("/echo"), timeout=5, verify=True)
+            assert r.status_code == 200
+        assert len(lookups) == 1, "the same overrides are checked (and the CA found) once"
+        with pytest.raises(TypeError):
+            await s.get(test_server.url("/echo"), timeout=True)  # not the entry of timeout=1
+        await s.get(test_server.url("/echo"), timeout=1)
+        with pytest.raises(TypeError):
+            await s.get(test_server.url("/echo"), timeout=True)
+        with pytest.raises(ValueError):
+            await s.get(test_server.url("/echo"), timeout=-1)
+        s.close()

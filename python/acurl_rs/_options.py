@@ -29,6 +29,7 @@ class _TransferOptions:
     their native form, made once and cached per wrapper by `CurlWrapper._session_options`."""
 
     __slots__ = (
+        "_overrides",
         "cert",
         "connect_timeout",
         "http_version",
@@ -57,6 +58,7 @@ class _TransferOptions:
         self.http_version = http_version
         self.max_body_size = max_body_size
         self.cert = cert
+        self._overrides: dict[tuple[Any, ...], _TransferOptions] = {}
         verify_on, ca_file, ca_path = verify
         # Checked and converted once, then handed to every transfer these options govern.
         self.native = _acurl_rs.TransferOptions(
@@ -96,7 +98,41 @@ class _TransferOptions:
         retries: Any,
         cert: Any,
     ) -> _TransferOptions:
-        """These options with a request's own values (checked) in place of the session's."""
+        """These options with a request's own values (checked) in place of the session's.
+
+        Made once per distinct set of overrides (a load test passes the same `timeout=` on
+        every request): the checks, the CA look-up and the proxy variables are not redone."""
+        values = (
+            timeout,
+            connect_timeout,
+            os.fspath(verify) if isinstance(verify, os.PathLike) else verify,
+            http_version,
+            max_body_size,
+            retries,
+            cert,
+        )
+        # Typed, so that timeout=True (refused) never finds the entry of timeout=1.
+        key = tuple((v.__class__, v) for v in values)
+        try:
+            cached = self._overrides.get(key)
+        except TypeError:  # unhashable, so invalid: let the checks say what is wrong
+            return self._overridden(*values)
+        if cached is None:
+            cached = self._overridden(*values)
+            if len(self._overrides) < 64:
+                self._overrides[key] = cached
+        return cached
+
+    def _overridden(
+        self,
+        timeout: Any,
+        connect_timeout: Any,
+        verify: Any,
+        http_version: Any,
+        max_body_size: Any,
+        retries: Any,
+        cert: Any,
+    ) -> _TransferOptions:
         return _TransferOptions(
             timeout=self.timeout if timeout is _UNSET else _check_seconds("timeout", timeout),
             connect_timeout=self.connect_timeout
