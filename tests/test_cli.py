@@ -7,14 +7,18 @@ fast; the numbers checked are counts that must be exact, not speeds.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from acurl_rs._processes import split_evenly, worker_jobs
 from acurl_rs.cli import RunConfig, UsageError, parse_config
 
 CLI_TIMEOUT_S = 60
@@ -57,6 +61,59 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "acurl_rs", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """The live child processes of `pid` (from /proc), with their command lines."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        state, ppid = stat.rpartition(")")[2].split()[:2]
+        if int(ppid) == pid and state != "Z":
+            children[int(entry)] = cmdline.replace(b"\0", b" ").decode()
+    return children
+
+
+def is_running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def wait_for_workers(cli: subprocess.Popen[str], count: int) -> dict[int, str]:
+    """Waits until the CLI has `count` worker processes; returns all its children."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        children = children_of(cli.pid)
+        if sum("spawn_main" in cmd for cmd in children.values()) == count:
+            return children
+        time.sleep(0.05)
+    cli.kill()
+    raise AssertionError(f"the CLI never had {count} worker processes")
+
+
+def assert_all_gone(pids: list[int]) -> None:
+    deadline = time.monotonic() + 5
+    while any(is_running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [pid for pid in pids if is_running(pid)] == [], "left behind"
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -158,6 +215,106 @@ def test_open_model_latency_includes_the_servers_delay(test_server):
     assert report["connections_opened"] > 1
 
 
+# -- several processes ------------------------------------------------------------------------
+
+
+def test_two_processes_against_the_embedded_target():
+    report = run_json("-n", "2000", "-c", "8", "-P", "2")
+    assert report["processes"] == 2
+    assert (report["requests"], report["succeeded"], report["failed"]) == (2000, 2000, 0)
+    assert report["status_codes"] == {"200": 2000}
+    assert report["connections_opened"] == 8
+    assert report["sessions"] == 2  # a process has at least one session of its own
+    per_process = report["per_process"]
+    assert [(p["process"], p["requests"], p["concurrency"]) for p in per_process] == [
+        (1, 1000, 4),
+        (2, 1000, 4),
+    ]
+    # One embedded target per process, so the target scales with the client.
+    assert len({p["url"] for p in per_process}) == 2
+    assert all(p["cpu_s"] > 0 for p in per_process)
+    assert report["cpu"]["client_s"] > 0 and report["cpu"]["target_s"] is not None
+    # Merged HDR histograms: every response counted once, percentiles in order.
+    latency = report["latency_ms"]
+    assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
+    assert report["percentiles_from"] == "hdr"
+
+
+def test_two_processes_counts_match_what_the_server_saw(test_server):
+    test_server.reset_counters()
+    report = run_json(
+        test_server.url("/status/201"), "-n", "301", "-c", "6", "--sessions", "3", "-P", "2"
+    )
+    assert report["requests"] == report["succeeded"] == 301
+    assert test_server.requests_served == 301
+    assert report["status_codes"] == {"201": 301}
+    assert report["connections_opened"] == test_server.connections_accepted
+    # The remainder goes to the first process: 151 + 150 requests, 2 + 1 sessions.
+    shares = [(p["requests"], p["concurrency"], p["sessions"]) for p in report["per_process"]]
+    assert shares == [(151, 3, 2), (150, 3, 1)]
+    assert report["sessions"] == 3
+
+
+def test_processes_split_the_rate(test_server):
+    test_server.reset_counters()
+    report = run_json(test_server.url("/echo"), "--rate", "200", "-d", "1", "-P", "3")
+    assert report["rate"] == 200 and report["processes"] == 3
+    assert report["requests"] == report["succeeded"] == 200
+    assert test_server.requests_served == 200
+    per_process = report["per_process"]
+    assert [p["requests"] for p in per_process] == [67, 67, 66]
+    assert [p["rate"] for p in per_process] == pytest.approx([200 / 3] * 3)
+    # Each takes every third slot of the one schedule: the last is due at 0.995 s.
+    assert 0.95 <= report["elapsed_s"] < 3.0
+
+
+def test_duration_mode_with_two_processes():
+    report = run_json("-d", "0.5", "-c", "4", "-P", "2")
+    assert 0.5 <= report["elapsed_s"] < 3.0
+    assert report["failed"] == 0
+    assert all(p["requests"] > 0 and p["elapsed_s"] >= 0.5 for p in report["per_process"])
+    assert report["requests"] == sum(p["requests"] for p in report["per_process"])
+
+
+def test_plot_from_two_processes(tmp_path: Path):
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "run.png"
+    result = run_cli("-n", "1000", "-P", "2", "--plot", str(plot))
+    assert result.returncode == 0, result.stderr
+    assert "Processes      2: 500 + 500 requests" in result.stdout
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_killed_worker_stops_the_others_and_exits_1():
+    cli = start_cli("-d", "30", "-c", "4", "-P", "2", "--json")
+    children = wait_for_workers(cli, 2)
+    time.sleep(0.5)  # Let the run get going.
+    worker = min(pid for pid, cmd in children.items() if "spawn_main" in cmd)
+    os.kill(worker, signal.SIGKILL)
+    stdout, stderr = cli.communicate(timeout=15)
+    assert cli.returncode == 1
+    result = subprocess.CompletedProcess(cli.args, cli.returncode, stdout, stderr)
+    line = assert_one_line_error(result)
+    assert "was killed by SIGKILL before reporting; the others were stopped" in line
+    assert stdout == ""
+    # The other worker and both embedded targets went with it.
+    assert_all_gone(list(children))
+
+
+def test_ctrl_c_stops_every_process_and_still_reports():
+    cli = start_cli("-d", "30", "-c", "4", "-P", "2", "--json")
+    children = wait_for_workers(cli, 2)
+    time.sleep(1.0)
+    cli.send_signal(signal.SIGINT)
+    stdout, stderr = cli.communicate(timeout=15)
+    assert cli.returncode == 130, stderr
+    report = json.loads(stdout)
+    assert report["stopped_early"] == "interrupted"
+    assert report["elapsed_s"] < 10
+    assert all(p["requests"] > 0 for p in report["per_process"])
+    assert_all_gone(list(children))
+
+
 # -- nginx: TLS and HTTP/2 ------------------------------------------------------------------
 
 
@@ -174,6 +331,8 @@ def test_http2_over_tls_against_nginx(nginx):
         "20",
         "--sessions",
         "4",
+        "--connection-scope",
+        "session",
     )
     # stub_status counts its own connection: one per call.
     accepted = nginx.stub_status()["accepts"] - before - 1
@@ -242,6 +401,12 @@ def test_tls_failure_without_the_ca_is_reported_by_category(nginx):
         (["--cacert", "/nonexistent/ca.pem"], "no such file"),
         (["--data", "@/nonexistent/body"], "--data"),
         (["--connection-scope", "global"], "invalid choice"),
+        (["-P", "0"], "positive whole number or 'auto'"),
+        (["-P", "x"], "positive whole number or 'auto'"),
+        (["--processes", "-2"], "positive whole number or 'auto'"),
+        (["-P", "3", "-c", "2"], "-P 3 is more than the 2 workers (-c)"),
+        (["-P", "3", "-n", "2"], "-P 3 is more than the 2 requests (-n)"),
+        (["--rate", "1", "-d", "2", "-P", "3"], "-P 3 is more than the 2 requests"),
         (["--no-such-option"], "unrecognized arguments"),
     ],
 )
@@ -336,6 +501,7 @@ def test_defaults_without_a_url():
     config = parse_config([])
     assert config.url is None
     assert (config.method, config.http_version, config.verify) == ("GET", "auto", True)
+    assert (config.connection_scope, config.processes) == ("wrapper", 1)
     assert config.progress is False  # pytest captures stdout: not a terminal
 
 
@@ -347,3 +513,26 @@ def test_open_model_total_is_rate_times_duration():
 def test_usage_error_is_raised_not_exited():
     with pytest.raises(UsageError, match="bad header"):
         parse_config(["-H", ":x"])
+
+
+def test_processes_auto_is_one_per_core_capped_by_the_workers():
+    cores = len(os.sched_getaffinity(0))
+    assert parse_config(["-P", "auto"]).processes == min(cores, 10)
+    assert parse_config(["-P", "auto", "-c", "1"]).processes == 1
+    assert parse_config(["-P", "auto", "--rate", "5", "-n", "1"]).processes == 1
+
+
+def test_split_evenly_gives_the_remainder_to_the_first():
+    assert split_evenly(10, 3) == [4, 3, 3]
+    assert split_evenly(2, 2) == [1, 1]
+    assert split_evenly(5, 1) == [5]
+
+
+def test_open_model_processes_interleave_one_schedule():
+    config = parse_config(["--rate", "100", "-d", "1", "-P", "4", "--sessions", "6"])
+    jobs = worker_jobs(config, ["http://127.0.0.1:1/"])
+    assert [job.config.requests for job in jobs] == [25, 25, 25, 25]
+    assert [job.config.sessions for job in jobs] == [2, 2, 1, 1]
+    # Process i sends requests i, i+4, ...: first due at i/100 s, then every 4/100 s.
+    assert [job.phase for job in jobs] == pytest.approx([0.0, 0.01, 0.02, 0.03])
+    assert all(job.config.rate == 25 and job.config.duration is None for job in jobs)

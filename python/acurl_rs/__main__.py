@@ -4,4 +4,6 @@ import sys
 
 from .cli import main
 
-sys.exit(main())
+# Guarded: a process started with the "spawn" method must not run the CLI again on import.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -27,23 +27,35 @@ _HDR_HIGHEST_US = 3_600_000_000
 _HDR_DIGITS = 3
 
 
-def _new_hdr_histogram() -> Any | None:
+def _hdr_class() -> Any | None:
     try:
         from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
     except ImportError:
         return None
-    return HdrHistogram(_HDR_LOWEST_US, _HDR_HIGHEST_US, _HDR_DIGITS)
+    return HdrHistogram
+
+
+def hdr_available() -> bool:
+    """Whether `hdrhistogram` can be imported here (a parent tells its workers, so that all of
+    a run's histograms are of one kind)."""
+    return _hdr_class() is not None
+
+
+def _new_hdr_histogram() -> Any | None:
+    cls = _hdr_class()
+    return None if cls is None else cls(_HDR_LOWEST_US, _HDR_HIGHEST_US, _HDR_DIGITS)
 
 
 class Distribution:
     """Durations in seconds -> count, mean, percentiles, max.
 
-    Uses an HDR histogram (fixed memory, 0.1% precision) when `hdrhistogram` is installed, and
-    otherwise keeps every value for exact percentiles. Mean and max are always exact.
+    Uses an HDR histogram (fixed memory, 0.1% precision) when `hdrhistogram` is installed (and
+    `hdr` is not False), and otherwise keeps every value for exact percentiles. Mean and max are
+    always exact. `to_payload` and `merge` carry one across processes.
     """
 
-    def __init__(self) -> None:
-        self._hdr = _new_hdr_histogram()
+    def __init__(self, *, hdr: bool = True) -> None:
+        self._hdr = _new_hdr_histogram() if hdr else None
         self._values: array[float] = array("d")
         self._sorted = True
         self.count = 0
@@ -82,14 +94,47 @@ class Distribution:
         rank = math.ceil(percent / 100.0 * self.count)
         return self._values[min(max(rank, 1), self.count) - 1]
 
+    def to_payload(self) -> dict[str, Any]:
+        """Plain picklable data: the HDR histogram in its encoded form, or the values."""
+        encoded = self._hdr.encode() if self._hdr is not None and self.count else None
+        return {
+            "count": self.count,
+            "total": self.total,
+            "max": self.max,
+            "hdr": encoded,
+            "values": None if self._hdr is not None else self._values.tobytes(),
+        }
+
+    def merge(self, payload: dict[str, Any]) -> None:
+        """Adds another process's distribution (from `to_payload`) to this one."""
+        if not payload["count"]:
+            return
+        self.count += payload["count"]
+        self.total += payload["total"]
+        self.max = max(self.max, payload["max"])
+        if payload["hdr"] is not None:
+            cls = _hdr_class()
+            if self._hdr is None or cls is None:
+                raise ValueError("an HDR histogram cannot be merged into exact values")
+            self._hdr.add(cls.decode(payload["hdr"]))
+            return
+        values: array[float] = array("d")
+        values.frombytes(payload["values"])
+        if self._hdr is not None:
+            for seconds in values:
+                self._hdr.record_value(min(max(round(seconds * 1e6), 0), _HDR_HIGHEST_US))
+        else:
+            self._values.extend(values)
+            self._sorted = False
+
 
 class RunStats:
     """Everything counted during a run. `keep_timeline` also keeps each completion time,
     which only the plot needs (8 bytes a request)."""
 
-    def __init__(self, *, keep_timeline: bool = False) -> None:
-        self.latency = Distribution()
-        self.phases = {name: Distribution() for name in PHASES}
+    def __init__(self, *, keep_timeline: bool = False, hdr: bool = True) -> None:
+        self.latency = Distribution(hdr=hdr)
+        self.phases = {name: Distribution(hdr=hdr) for name in PHASES}
         self.status_codes: Counter[int] = Counter()
         self.http_versions: Counter[str] = Counter()
         self.errors: Counter[tuple[str, int | None]] = Counter()
@@ -130,6 +175,44 @@ class RunStats:
             self.error_examples[key] = error.curl_message or str(error)
         if self.keep_timeline:
             self.error_times.append(finished_at)
+
+    def to_payload(self) -> dict[str, Any]:
+        """Everything counted, as plain picklable data for the parent process to `merge`."""
+        return {
+            "latency": self.latency.to_payload(),
+            "phases": {name: dist.to_payload() for name, dist in self.phases.items()},
+            "status_codes": dict(self.status_codes),
+            "http_versions": dict(self.http_versions),
+            "errors": [
+                (category, code, count, self.error_examples[(category, code)])
+                for (category, code), count in self.errors.items()
+            ],
+            "connections_opened": self.connections_opened,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "ok_times": self.ok_times.tobytes(),
+            "error_times": self.error_times.tobytes(),
+        }
+
+    def merge(self, payload: dict[str, Any], time_offset: float = 0.0) -> None:
+        """Adds another process's counts; `time_offset` is how much later than this run's start
+        that process started, which moves its timeline onto this one's clock."""
+        self.latency.merge(payload["latency"])
+        for name, dist in self.phases.items():
+            dist.merge(payload["phases"][name])
+        self.status_codes.update(payload["status_codes"])
+        self.http_versions.update(payload["http_versions"])
+        for category, code, count, example in payload["errors"]:
+            self.errors[(category, code)] += count
+            self.error_examples.setdefault((category, code), example)
+        self.connections_opened += payload["connections_opened"]
+        self.succeeded += payload["succeeded"]
+        self.failed += payload["failed"]
+        if self.keep_timeline:
+            for mine, theirs in ((self.ok_times, "ok_times"), (self.error_times, "error_times")):
+                times: array[float] = array("d")
+                times.frombytes(payload[theirs])
+                mine.extend(t + time_offset for t in times)
 
 
 # -- the report as data ---------------------------------------------------------------------
@@ -204,6 +287,9 @@ def _describe_run(report: dict[str, Any]) -> str:
         load = f"open model at {report['rate']:g} req/s over {session_text}"
     else:
         load = f"closed model: {report['concurrency']} workers over {session_text}"
+    processes = report.get("processes", 1)
+    if processes > 1:
+        load += f" in {processes} processes"
     return (
         f"{load} ({report['connection_scope']} scope), HTTP {report['http_version']}, "
         f"{report['loop']} loop"
@@ -241,14 +327,52 @@ def _timing_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _target_text(report: dict[str, Any]) -> str:
+    if not report["embedded_target"]:
+        return str(report["url"])
+    urls = list(dict.fromkeys(entry["url"] for entry in report.get("per_process", [])))
+    if len(urls) <= 1:
+        return f"{report['url']} (embedded target)"
+    ports = ", ".join(url.rstrip("/").rsplit(":", 1)[-1] for url in urls)
+    return f"{report['url']} (embedded target, one per process: ports {ports})"
+
+
+def _processes_line(report: dict[str, Any]) -> list[str]:
+    per_process = report.get("per_process", [])
+    if len(per_process) <= 1:
+        return []
+    requests = " + ".join(str(entry["requests"]) for entry in per_process)
+    rates = " + ".join(f"{entry['requests_per_second']:.0f}" for entry in per_process)
+    return [f"Processes      {len(per_process)}: {requests} requests, {rates} req/s"]
+
+
+def _cpu_lines(report: dict[str, Any]) -> list[str]:
+    cpu = report.get("cpu")
+    if not cpu:
+        return []
+    elapsed = report["elapsed_s"]
+    share = f" ({cpu['client_s'] / elapsed:.2f} of {cpu['cores']} cores)" if elapsed > 0 else ""
+    line = f"CPU            client {cpu['client_s']:.2f} s{share}"
+    if cpu["target_s"] is not None:
+        line += (
+            f", embedded target {cpu['target_s']:.2f} s "
+            f"(busiest process {cpu['target_busiest']:.0%} of a core)"
+        )
+    lines = [line]
+    if report.get("note"):
+        lines.append(f"Note           {report['note']}")
+    return lines
+
+
 def format_text(report: dict[str, Any]) -> str:
-    target = report["url"] + (" (embedded target)" if report["embedded_target"] else "")
+    target = _target_text(report)
     lines = [
         f"Target         {report['method']} {target}",
         f"Load           {_describe_run(report)}",
         f"Requests       {report['requests']} in {report['elapsed_s']:.2f} s = "
         f"{report['requests_per_second']:.1f} req/s "
         f"({report['succeeded']} answered, {report['failed']} failed)",
+        *_processes_line(report),
     ]
     if report["succeeded"]:
         lines.extend(_timing_lines(report))
@@ -258,6 +382,7 @@ def format_text(report: dict[str, Any]) -> str:
     lines.extend(_error_lines(report["errors"]))
     lines.append(f"Connections    {report['connections_opened']} opened")
     lines.append(f"HTTP versions  {_counts_line(report['http_versions'], 'HTTP/')}")
+    lines.extend(_cpu_lines(report))
     if report.get("stopped_early"):
         lines.append(f"Stopped early  {report['stopped_early']}")
     return "\n".join(lines)

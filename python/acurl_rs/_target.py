@@ -5,6 +5,10 @@ It runs as a child process, not a thread: in a thread it would share the GIL wit
 event loop and the numbers would measure the two fighting over it. The child is this file run
 as a script (not ``-m acurl_rs._target``), so it starts without loading the native module.
 
+With `-P N` the CLI starts N of them, one per worker process, so the target grows with the
+client instead of one single-threaded server capping N client processes; the report gives the
+target's CPU and says when it (or the machine it shares with the client) set the rate.
+
 Child protocol: it binds 127.0.0.1 on a free port, prints the port on a line of stdout, and
 serves until its stdin reaches EOF, which happens when the parent closes the pipe or dies, so it
 never outlives the CLI.
@@ -178,6 +182,10 @@ class EmbeddedTarget:
         return f"http://{LOOPBACK}:{self.port}/"
 
     def start(self) -> EmbeddedTarget:
+        return self.launch().wait_ready()
+
+    def launch(self) -> EmbeddedTarget:
+        """Starts the child without waiting for it: several targets can boot side by side."""
         self._process = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__)],
             stdin=subprocess.PIPE,
@@ -187,8 +195,12 @@ class EmbeddedTarget:
             # CLI is still finishing its requests and printing the report.
             start_new_session=True,
         )
+        return self
+
+    def wait_ready(self) -> EmbeddedTarget:
+        """Waits for the port the child listens on (RuntimeError if it never says)."""
+        assert self._process is not None and self._process.stdout is not None
         stdout = self._process.stdout
-        assert stdout is not None
         ready, _, _ = select.select([stdout], [], [], STARTUP_TIMEOUT)
         line = stdout.readline() if ready else b""
         if not line.strip().isdigit():
@@ -196,6 +208,20 @@ class EmbeddedTarget:
             raise RuntimeError("the embedded target server did not start")
         self.port = int(line)
         return self
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the child has used so far (user + system), or None where /proc is not
+        there to say. The CLI uses it to tell when the target, not the client, was busy."""
+        if self._process is None:
+            return None
+        try:
+            with open(f"/proc/{self._process.pid}/stat", encoding="ascii") as fh:
+                stat = fh.read()
+            # Fields after the command name (which may hold spaces): utime, stime are 14, 15.
+            fields = stat.rpartition(")")[2].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return None
 
     def stop(self) -> None:
         process, self._process = self._process, None

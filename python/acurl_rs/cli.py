@@ -10,8 +10,11 @@ Two load models:
   server therefore shows up as latency instead of silently lowering the offered load
   (no coordinated omission).
 
+`-P N` runs the load from N worker processes (each its own event loop and CurlWrapper) and
+merges what they measured into one report; see `_processes.py`.
+
 Exit status: 0 when at least one request got an HTTP response, 1 when none did (or the run
-could not start), 2 for bad arguments, 130 when interrupted.
+could not start, or a worker process failed), 2 for bad arguments, 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -49,6 +53,7 @@ PROG = "acurl-rs"
 DEFAULT_REQUESTS = 10_000
 DEFAULT_CONCURRENCY = 10
 DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_CONNECTION_SCOPE = "wrapper"
 # With no answer at all after this many failures the target is down: stop instead of
 # hammering it for the rest of the run.
 ABORT_AFTER_FAILURES = 100
@@ -86,6 +91,7 @@ class RunConfig:
     json_output: bool
     plot_path: str | None
     progress: bool
+    processes: int = 1
 
     @property
     def model(self) -> str:
@@ -125,6 +131,27 @@ def _positive(kind: Callable[[str], Any], what: str) -> Callable[[str], Any]:
 
 positive_int = _positive(int, "whole number")
 positive_float = _positive(float, "number")
+
+
+def processes_arg(text: str) -> int | str:
+    """`-P`: a positive whole number, or "auto" (one process per usable core)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number or 'auto', got {text!r}")
+    return value
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,10 +222,20 @@ def build_parser() -> argparse.ArgumentParser:
     tls.add_argument("-k", "--insecure", action="store_true", help="skip TLS verification")
     tls.add_argument("--cacert", metavar="FILE", help="CA bundle (PEM) to verify the server with")
     parser.add_argument(
+        "-P",
+        "--processes",
+        metavar="N|auto",
+        type=processes_arg,
+        default=1,
+        help="worker processes, each with its own event loop; -n, -c, --rate and --sessions "
+        "are split between them (default 1; auto: one per core)",
+    )
+    parser.add_argument(
         "--connection-scope",
         choices=("session", "wrapper"),
-        default="session",
-        help="connections per session (each its own pool) or shared by all sessions",
+        default=DEFAULT_CONNECTION_SCOPE,
+        help="connections shared by all the sessions of a process (wrapper, the default: "
+        "acurl's model) or a pool per session",
     )
     parser.add_argument(
         "--timeout",
@@ -304,7 +341,7 @@ def parse_config(argv: Sequence[str] | None) -> RunConfig:
     requests = args.requests
     if requests is None and args.duration is None:
         requests = DEFAULT_REQUESTS
-    return RunConfig(
+    config = RunConfig(
         url=_check_url(args.url) if args.url is not None else None,
         requests=requests,
         duration=args.duration,
@@ -323,6 +360,27 @@ def parse_config(argv: Sequence[str] | None) -> RunConfig:
         plot_path=_check_plot_path(args.plot),
         progress=not args.no_progress and _stdio_are_terminals(),
     )
+    return dataclasses.replace(config, processes=_check_processes(args.processes, config))
+
+
+def _check_processes(asked: int | str, config: RunConfig) -> int:
+    """Every process needs at least one worker (closed model) and one request: `auto` is
+    capped to that, an explicit count is refused beyond it."""
+    if config.rate is None:
+        limits = [(config.concurrency, f"the {config.concurrency} workers (-c)")]
+        if config.requests is not None:
+            limits.append((config.requests, f"the {config.requests} requests (-n)"))
+    else:
+        total = config.open_model_total()
+        source = "-n" if config.requests is not None else "--rate x -d"
+        limits = [(total, f"the {total} requests ({source})")]
+    if asked == "auto":
+        return max(1, min([usable_cores()] + [limit for limit, _ in limits]))
+    assert isinstance(asked, int)
+    for limit, what in limits:
+        if asked > limit:
+            raise UsageError(f"-P {asked} is more than {what}: each process needs one")
+    return asked
 
 
 # -- progress -------------------------------------------------------------------------------
@@ -428,11 +486,18 @@ class _Run:
     """One load run against `url`: sessions, the chosen load model, and the stop conditions
     (requests or duration used up, Ctrl-C, or a target that answers nothing)."""
 
-    def __init__(self, config: RunConfig, url: str, stats: RunStats) -> None:
+    def __init__(self, config: RunConfig, url: str, stats: RunStats, *, phase: float = 0.0) -> None:
         self.config = config
         self.url = url
         self.stats = stats
+        # Open model: how long after the start this run's first request is due (a worker
+        # process takes every Nth slot of the whole run's schedule).
+        self.phase = phase
         self.stop_reason: str | None = None
+        # time.monotonic() at the start: one clock for all the processes of a run.
+        self.started_monotonic = 0.0
+        # This process's CPU time over the same span as the elapsed time.
+        self.cpu_s = 0.0
         self._stop = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._crash: BaseException | None = None
@@ -464,10 +529,13 @@ class _Run:
             ]
             try:
                 self._started = time.perf_counter()
+                self.started_monotonic = time.monotonic()
+                cpu_before = time.process_time()
                 if config.rate is not None:
                     await self._open_model(sessions, config.rate)
                 else:
                     await self._closed_model(sessions)
+                self.cpu_s = time.process_time() - cpu_before
                 return time.perf_counter() - self._started
             finally:
                 for session in sessions:
@@ -520,14 +588,15 @@ class _Run:
         while launched < total and not self._stop.is_set():
             # Launch everything that is due by now: at high rates one wake-up covers several
             # requests, and a late wake-up does not lose any (each keeps its own due time).
-            due_by_now = min(total, int((time.perf_counter() - self._started) * rate) + 1)
+            since_first = time.perf_counter() - self._started - self.phase
+            due_by_now = 0 if since_first < 0 else min(total, int(since_first * rate) + 1)
             while launched < due_by_now:
-                due = self._started + launched / rate
+                due = self._started + self.phase + launched / rate
                 task = asyncio.create_task(self._send(sessions[launched % len(sessions)], due))
                 self._in_flight.add(task)
                 task.add_done_callback(self._launched_task_done)
                 launched += 1
-            next_due = self._started + launched / rate
+            next_due = self._started + self.phase + launched / rate
             # Short naps so Ctrl-C is noticed even at a low rate.
             await asyncio.sleep(min(max(next_due - time.perf_counter(), 0.0), 0.1))
         if self._in_flight:
@@ -595,8 +664,56 @@ def _run_event_loop(main: Coroutine[Any, Any, float], loop_name: str) -> tuple[f
 
 # -- reporting ------------------------------------------------------------------------------
 
+# A process counts as saturated from this share of a core, the machine from this share of all
+# its cores: then the report's note says what set the rate.
+BUSY = 0.9
+# Shorter runs get no note: CPU times come in 10 ms ticks, too coarse for them.
+NOTE_MIN_ELAPSED_S = 0.5
 
-def _run_description(config: RunConfig, url: str, loop_name: str) -> dict[str, Any]:
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a run measured, from one process or merged from several."""
+
+    stats: RunStats
+    elapsed: float
+    loop_name: str
+    stop_reason: str | None
+    per_process: list[dict[str, Any]]
+    client_cpu_s: float
+    sessions: int
+
+
+def process_summary(
+    index: int,
+    url: str,
+    share: RunConfig,
+    *,
+    succeeded: int,
+    failed: int,
+    elapsed: float,
+    cpu_s: float,
+    stop_reason: str | None,
+) -> dict[str, Any]:
+    """One entry of the report's `per_process`: what that process was given and did."""
+    completed = succeeded + failed
+    return {
+        "process": index + 1,
+        "url": url,
+        "concurrency": share.concurrency if share.rate is None else None,
+        "rate": share.rate,
+        "sessions": share.sessions,
+        "requests": completed,
+        "succeeded": succeeded,
+        "failed": failed,
+        "elapsed_s": round(elapsed, 6),
+        "requests_per_second": round(completed / elapsed, 2) if elapsed > 0 else 0.0,
+        "cpu_s": round(cpu_s, 3),
+        "stopped_early": stop_reason,
+    }
+
+
+def _run_description(config: RunConfig, url: str, outcome: RunOutcome) -> dict[str, Any]:
     return {
         "url": url,
         "embedded_target": config.url is None,
@@ -604,11 +721,82 @@ def _run_description(config: RunConfig, url: str, loop_name: str) -> dict[str, A
         "model": config.model,
         "concurrency": config.concurrency if config.rate is None else None,
         "rate": config.rate,
-        "sessions": config.sessions,
+        "sessions": outcome.sessions,
+        "processes": config.processes,
         "connection_scope": config.connection_scope,
         "http_version": config.http_version,
-        "loop": loop_name,
+        "loop": outcome.loop_name,
     }
+
+
+class _TargetCpu:
+    """CPU the embedded target processes use over the run (None: no target, or no /proc)."""
+
+    def __init__(self, targets: list[EmbeddedTarget]) -> None:
+        self._targets = targets
+        self._before: list[float] | None = None
+        self.used: list[float] | None = None
+
+    def _read(self) -> list[float] | None:
+        values = [target.cpu_seconds() for target in self._targets]
+        if not values or any(value is None for value in values):
+            return None
+        return [value for value in values if value is not None]
+
+    def start(self) -> None:
+        self._before = self._read()
+
+    def stop(self) -> None:
+        after = self._read()
+        if self._before is not None and after is not None:
+            self.used = [b - a for a, b in zip(self._before, after, strict=True)]
+
+
+def _cpu_report(outcome: RunOutcome, target_cpu: list[float] | None) -> dict[str, Any]:
+    elapsed = outcome.elapsed
+    cpu: dict[str, Any] = {
+        "cores": usable_cores(),
+        "client_s": round(outcome.client_cpu_s, 3),
+        "target_s": None,
+        "target_busiest": None,
+    }
+    if target_cpu is not None and elapsed > 0:
+        cpu["target_s"] = round(sum(target_cpu), 3)
+        cpu["target_busiest"] = round(max(target_cpu) / elapsed, 3)
+    return cpu
+
+
+def _bottleneck_note(
+    cpu: dict[str, Any], per_process: list[dict[str, Any]], elapsed: float
+) -> str | None:
+    """What set the rate, when the CPU figures say so: the embedded target, the machine the
+    client shares with it, or the client's own processes."""
+    if elapsed < NOTE_MIN_ELAPSED_S:
+        return None
+    elsewhere = "load a server on another machine"
+    if cpu["target_busiest"] is not None and cpu["target_busiest"] >= BUSY:
+        return (
+            f"the embedded target was busy {cpu['target_busiest']:.0%} of the run: it set the "
+            f"rate, not the client ({elsewhere})"
+        )
+    if cpu["target_s"] is not None:
+        used = cpu["client_s"] + cpu["target_s"]
+        if used / elapsed >= BUSY * cpu["cores"]:
+            return (
+                f"client and embedded target kept the {cpu['cores']} cores busy, "
+                f"{cpu['target_s'] / used:.0%} of it the target: the machine set the rate "
+                f"({elsewhere})"
+            )
+    busiest = max(
+        (entry["cpu_s"] / entry["elapsed_s"] for entry in per_process if entry["elapsed_s"]),
+        default=0.0,
+    )
+    if busiest >= BUSY:
+        return (
+            f"the client's busiest process used {busiest:.0%} of a core: it set the rate "
+            f"(-P spreads the load, {cpu['cores']} cores here)"
+        )
+    return None
 
 
 def _failure_summary(report: dict[str, Any]) -> str:
@@ -642,32 +830,85 @@ def _emit(report: dict[str, Any], config: RunConfig, stats: RunStats) -> int:
 
 
 @contextlib.contextmanager
-def _target_url(config: RunConfig) -> Iterator[str]:
-    """The URL to load: the user's, or the embedded target's for as long as the run lasts."""
+def _target_urls(config: RunConfig) -> Iterator[tuple[list[str], list[EmbeddedTarget]]]:
+    """The URLs to load: the user's, or for as long as the run lasts one embedded target per
+    process (one per worker, so the target scales with the client)."""
     if config.url is not None:
-        yield config.url
+        yield [config.url], []
         return
-    target = EmbeddedTarget()
+    targets = [EmbeddedTarget() for _ in range(config.processes)]
     try:
-        target.start()
-    except (OSError, RuntimeError) as exc:
-        raise RunError(f"could not start the embedded target: {exc}") from None
-    try:
-        yield target.url
+        try:
+            for target in targets:
+                target.launch()
+            for target in targets:
+                target.wait_ready()
+        except (OSError, RuntimeError) as exc:
+            raise RunError(f"could not start the embedded target: {exc}") from None
+        yield [target.url for target in targets], targets
     finally:
-        target.stop()
+        for target in targets:
+            target.stop()
+
+
+def _check_loop(loop_name: str) -> None:
+    """Before any worker starts: --loop uvloop without uvloop is refused once, here."""
+    if loop_name == "uvloop":
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            raise RunError("--loop uvloop needs uvloop: pip install 'acurl_rs[uvloop]'") from None
+
+
+def _run_here(config: RunConfig, url: str, target_cpu: _TargetCpu) -> RunOutcome:
+    """The run in this process (-P 1)."""
+    stats = RunStats(keep_timeline=config.plot_path is not None)
+    load = _Run(config, url, stats)
+    target_cpu.start()
+    elapsed, loop_name = _run_event_loop(_run_with_progress(load), config.loop)
+    client_cpu = load.cpu_s
+    summary = process_summary(
+        0,
+        url,
+        config,
+        succeeded=stats.succeeded,
+        failed=stats.failed,
+        elapsed=elapsed,
+        cpu_s=client_cpu,
+        stop_reason=load.stop_reason,
+    )
+    return RunOutcome(
+        stats=stats,
+        elapsed=elapsed,
+        loop_name=loop_name,
+        stop_reason=load.stop_reason,
+        per_process=[summary],
+        client_cpu_s=client_cpu,
+        sessions=config.sessions,
+    )
 
 
 def run(config: RunConfig) -> int:
     if config.plot_path is not None:
         load_pyplot()  # Fail before the run, not after it, when matplotlib is missing.
-    stats = RunStats(keep_timeline=config.plot_path is not None)
-    with _target_url(config) as url:
-        load = _Run(config, url, stats)
-        elapsed, loop_name = _run_event_loop(_run_with_progress(load), config.loop)
-    report = build_report(_run_description(config, url, loop_name), stats, elapsed)
-    report["stopped_early"] = load.stop_reason
-    return _emit(report, config, stats)
+    _check_loop(config.loop)
+    with _target_urls(config) as (urls, targets):
+        target_cpu = _TargetCpu(targets)
+        if config.processes == 1:
+            outcome = _run_here(config, urls[0], target_cpu)
+        else:
+            from ._processes import run_processes
+
+            outcome = run_processes(config, urls, on_start=target_cpu.start)
+        target_cpu.stop()
+    report = build_report(
+        _run_description(config, urls[0], outcome), outcome.stats, outcome.elapsed
+    )
+    report["stopped_early"] = outcome.stop_reason
+    report["per_process"] = outcome.per_process
+    report["cpu"] = _cpu_report(outcome, target_cpu.used)
+    report["note"] = _bottleneck_note(report["cpu"], outcome.per_process, outcome.elapsed)
+    return _emit(report, config, outcome.stats)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
