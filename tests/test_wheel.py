@@ -300,9 +300,11 @@ async def acurl_phase():
     async with acurl_rs.CurlWrapper() as wrapper:
         # verify=True (the default) finding the test CA through SSL_CERT_FILE.
         os.environ["SSL_CERT_FILE"] = cfg["ca"]
-        h1 = wrapper.session(http_version="1.1")
-        h2 = wrapper.session(http_version="2")
-        auto = wrapper.session()
+        # Session scope: each its own pool. In the shared (wrapper) pool curl would hand the
+        # "2" session the HTTP/1.1 connection the "1.1" session opened ("2" allows 1.1).
+        h1 = wrapper.session(http_version="1.1", connection_scope="session")
+        h2 = wrapper.session(http_version="2", connection_scope="session")
+        auto = wrapper.session(connection_scope="session")
         del os.environ["SSL_CERT_FILE"]
         res["h1"] = summary(await h1.get(https + "/conn"))
         res["h2"] = summary(await h2.get(https + "/conn"))
