@@ -43,7 +43,7 @@ from typing import Any
 
 import setup_env
 from local_servers import BenchNginx, nginx_version, pinned
-from report import Stat
+from report import Stat, git_commit
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -517,22 +517,6 @@ def chart(summary: dict, path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _git_commit() -> str:
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src", "python", "Cargo.toml"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        return f"{rev}{' + uncommitted changes' if dirty else ''}" or "unknown"
-    except OSError:
-        return "unknown"
-
-
 def _versions(python: str, dists: list[str]) -> dict[str, str]:
     code = (
         "import importlib.metadata as m, json, sys\n"
@@ -623,7 +607,7 @@ def main() -> None:
         "rounds": profile.rounds,
         "warmup": profile.warmup,
         "window": profile.window,
-        "commit": _git_commit(),
+        "commit": git_commit(),
         "cpu_model": _cpu_model(),
         "cpus": os.cpu_count(),
         "kernel": f"Linux {platform.release()}",

@@ -41,6 +41,7 @@ outside the window.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import random
@@ -224,6 +225,26 @@ def scenario() -> list[tuple[str, Any, Any]]:
 # the counting message processor
 
 
+class _GcClock:
+    """Time spent in the cyclic GC and collections per generation (gc.callbacks): mite's
+    process holds large heaps, and every collection walks what it tracks."""
+
+    seconds = 0.0
+    collections = [0, 0, 0]
+    _t = 0.0
+
+    @classmethod
+    def callback(cls, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            cls._t = time.perf_counter()
+        else:
+            cls.seconds += time.perf_counter() - cls._t
+            cls.collections[info["generation"]] += 1
+
+
+gc.callbacks.append(_GcClock.callback)
+
+
 def _cpu() -> float:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
@@ -260,6 +281,8 @@ class BenchCounter:
             "wall": time.monotonic(),
             "requests": self.requests,
             "journeys": self.journeys,
+            "gc_s": _GcClock.seconds,
+            "gc_collections": list(_GcClock.collections),
         }
 
     def process_message(self, msg: dict[str, Any]) -> None:
@@ -324,6 +347,15 @@ class BenchCounter:
                 "rss_kib": self.end.get("VmRSS"),
                 "hwm_kib": self.end.get("VmHWM"),
                 "threads": self.end.get("Threads"),
+                "gc_us_per_req": (self.end["gc_s"] - self.start["gc_s"]) / n * 1e6 if n else None,
+                "gc_collections_per_1k_req": [
+                    (e - b) * 1000 / n
+                    for b, e in zip(
+                        self.start["gc_collections"], self.end["gc_collections"], strict=True
+                    )
+                ]
+                if n
+                else None,
             }
         with open(OUT, "w") as fh:
             json.dump(data, fh)

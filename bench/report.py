@@ -9,9 +9,13 @@ asyncio) where it did best, so no client is judged on its weaker loop.
 from __future__ import annotations
 
 import statistics
+import subprocess
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
 
 Record = dict[str, Any]
 KIB = 1024
@@ -582,3 +586,20 @@ def chart(records: list[Record], cells: dict[str, Any], clients: list[str], path
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def git_commit() -> str:
+    """The commit the benchmarked code is at, and whether its sources had local changes."""
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src", "python", "Cargo.toml"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        return f"{rev}{' + uncommitted changes' if dirty else ''}" or "unknown"
+    except OSError:
+        return "unknown"

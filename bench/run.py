@@ -313,22 +313,6 @@ def _describe(rec: dict[str, Any]) -> str:
     return f"{what}: {', '.join(parts)}"
 
 
-def _git_commit() -> str:
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src", "python", "Cargo.toml"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        return f"{rev}{' + uncommitted changes' if dirty else ''}" or "unknown"
-    except OSError:
-        return "unknown"
-
-
 def _meta(args: argparse.Namespace, bench: Bench, unavailable: dict[str, str]) -> dict[str, Any]:
     cpu_model = "?"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -347,7 +331,7 @@ def _meta(args: argparse.Namespace, bench: Bench, unavailable: dict[str, str]) -
         "argv": " ".join(sys.argv[1:]) or "(defaults)",
         "profile": "quick" if args.quick else "full",
         "repeats": bench.p.repeats,
-        "commit": _git_commit(),
+        "commit": report.git_commit(),
         "cpu_model": cpu_model,
         "cpus": os.cpu_count(),
         "kernel": f"Linux {platform.release()}",

@@ -116,23 +116,15 @@ class _TransferOptions:
         try:
             cached = self._overrides.get(key)
         except TypeError:  # unhashable, so invalid: let the checks say what is wrong
-            return self._overridden(*values)
+            return self._overridden(values)
         if cached is None:
-            cached = self._overridden(*values)
+            cached = self._overridden(values)
             if len(self._overrides) < 64:
                 self._overrides[key] = cached
         return cached
 
-    def _overridden(
-        self,
-        timeout: Any,
-        connect_timeout: Any,
-        verify: Any,
-        http_version: Any,
-        max_body_size: Any,
-        retries: Any,
-        cert: Any,
-    ) -> _TransferOptions:
+    def _overridden(self, values: tuple[Any, ...]) -> _TransferOptions:
+        timeout, connect_timeout, verify, http_version, max_body_size, retries, cert = values
         return _TransferOptions(
             timeout=self.timeout if timeout is _UNSET else _check_seconds("timeout", timeout),
             connect_timeout=self.connect_timeout
