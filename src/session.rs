@@ -132,6 +132,7 @@ impl NativeSession {
             cookie,
             options: options.get(),
             tls_session_cache: self.tls != TlsSessions::Off,
+            release_idle_tls_buffers: self.scope == ShareScope::Session,
         };
         let mut easy = open.pool.borrow_mut().get()?;
         if let Err(err) = prepare(&mut easy, spec) {

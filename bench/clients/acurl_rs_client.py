@@ -16,7 +16,8 @@ class AcurlRs(Adapter):
     async def start(self) -> None:
         self.wrapper = acurl_rs.CurlWrapper(asyncio.get_running_loop())
 
-    async def new_session(self, scope: str = "session") -> Any:
+    async def new_session(self, scope: str = "wrapper") -> Any:
+        # acurl_rs's default scope unless a workload asks (memory: "session").
         # "session:tls=session" -> connection_scope="session", tls_sessions="session"
         scope, _, tls = scope.partition(":tls=")
         return self.wrapper.session(

@@ -264,7 +264,6 @@ impl<S: Sink> Easy<S> {
         }
         self.set_long(curl_sys::CURLOPT_NOSIGNAL, 1)?;
         super::sockets::install(self.raw)?;
-        super::tls::install(self.raw)?;
         // Turns the cookie engine on (Set-Cookie is parsed only then); "" reads no file.
         self.set_cstr(curl_sys::CURLOPT_COOKIEFILE, c"")?;
         self.set_cstr(CURLOPT_PROTOCOLS_STR, c"http,https")?;
@@ -352,6 +351,12 @@ impl<S: Sink> Easy<S> {
                 self.post_body.as_ptr(),
             )
         })
+    }
+
+    /// New connections of this transfer free their TLS buffers while idle
+    /// (SSL_MODE_RELEASE_BUFFERS through CURLOPT_SSL_CTX_FUNCTION; cleared by reset).
+    pub fn release_idle_tls_buffers(&mut self) -> Result<(), CURLcode> {
+        super::tls::install(self.raw)
     }
 
     /// Tags the handle so a completion found by `curl_multi_info_read` maps back to its transfer.

@@ -7,7 +7,7 @@ use curl_sys::{CURLcode, CURL, CURLE_OK};
 
 use super::no_unwind;
 
-/// `CURLOPT_SSL_CTX_FUNCTION`: every new connection's SSL_CTX gets SSL_MODE_RELEASE_BUFFERS,
+/// `CURLOPT_SSL_CTX_FUNCTION`: a new connection's SSL_CTX gets SSL_MODE_RELEASE_BUFFERS,
 /// so an idle connection gives its TLS read and write buffers (about 80 KB together) back
 /// until it is used again; a load generator holds thousands of idle connections.
 extern "C" fn ssl_ctx_setup(_: *mut CURL, ssl_ctx: *mut c_void, _: *mut c_void) -> CURLcode {
