@@ -154,8 +154,19 @@ class NginxServer:
         ca: trustme.CA | None = None,
         binary: str | None = None,
         startup_timeout: float = 15.0,
+        locations: str | None = None,
+        cpu: int | None = None,
+        worker_connections: int = 1024,
+        error_log_level: str = "info",
     ) -> None:
+        """``locations``, ``cpu`` (pin the master and its worker to one CPU),
+        ``worker_connections`` and ``error_log_level`` let the benchmark's server
+        (bench/local_servers.py) be this one with other limits."""
         self.prefix = Path(base_dir).resolve()
+        self.locations = LOCATIONS if locations is None else locations
+        self.cpu = cpu
+        self.worker_connections = worker_connections
+        self.error_log_level = error_log_level
         self.extra_http = extra_http
         self.extra_server = extra_server
         self.mtls = mtls
@@ -273,19 +284,22 @@ class NginxServer:
                 + tls
                 + f"        ssl_client_certificate {self.ca_path};\n"
                 "        ssl_verify_client on;\n"
-                f"{self.extra_server}\n{LOCATIONS}    }}\n"
+                f"{self.extra_server}\n{self.locations}    }}\n"
             )
         # As root the worker would switch to "nobody", which cannot read a
         # private pytest tmp dir; keep it as the current user instead.
         user = "user root;\n" if os.geteuid() == 0 else ""
+        affinity = "" if self.cpu is None else f"worker_cpu_affinity {1 << self.cpu:b};\n"
         return (
             f"{user}"
             "worker_processes 1;\n"
+            f"{affinity}"
+            f"worker_rlimit_nofile {max(2 * self.worker_connections, 1024)};\n"
             "daemon off;\n"
             "master_process on;\n"
             f"pid {self.pid_path};\n"
-            f"error_log {self.error_log_path} info;\n"
-            "events {\n    worker_connections 1024;\n}\n"
+            f"error_log {self.error_log_path} {self.error_log_level};\n"
+            f"events {{\n    worker_connections {self.worker_connections};\n}}\n"
             "http {\n"
             "    log_format acurl '$remote_addr:$remote_port conn=$connection "
             "n=$connection_requests $server_protocol $ssl_protocol "
@@ -298,16 +312,16 @@ class NginxServer:
             "    server {\n"
             + self._tls_listen(self.https_port)
             + tls
-            + f"{self.extra_server}\n{LOCATIONS}    }}\n"
+            + f"{self.extra_server}\n{self.locations}    }}\n"
             "    server {\n"
             + self._listen(self.http_port, "")
             + "        location = /nginx_status {\n"
             "            stub_status;\n"
             "        }\n"
-            f"{self.extra_server}\n{LOCATIONS}    }}\n"
+            f"{self.extra_server}\n{self.locations}    }}\n"
             "    server {\n"
             + self._h2c_listen(self.h2c_port)
-            + f"{self.extra_server}\n{LOCATIONS}    }}\n"
+            + f"{self.extra_server}\n{self.locations}    }}\n"
             f"{mtls_server}"
             "}\n"
         )
@@ -348,6 +362,7 @@ class NginxServer:
                 stdout=stderr,
                 stderr=stderr,
                 start_new_session=True,  # own process group: killpg on stop
+                preexec_fn=None if self.cpu is None else _pin_to(self.cpu),
             )
         atexit.register(self.stop)
         ports = [self.https_port, self.http_port, self.h2c_port]
@@ -415,6 +430,10 @@ class NginxServer:
 
     def error_log(self) -> str:
         return self.error_log_path.read_text(errors="replace")
+
+
+def _pin_to(cpu: int):
+    return lambda: os.sched_setaffinity(0, {cpu})
 
 
 def _port_open(port: int) -> bool:
