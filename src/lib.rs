@@ -4,14 +4,14 @@
 mod checks; // input checks that guard the wire; the C-string conversion
 mod easy; // one transfer: request -> easy options, finished handle -> response
 mod error; // the error enum and the CURLcode -> exception table
-mod ffi;
+mod ffi; // the FFI boundary: RAII handles, typed setopt/getinfo, C trampolines
 mod multi; // the asyncio bridge: one multi handle driven by one event loop
 mod options; // TransferOptions: per-session settings checked once
 mod pool; // idle easy handles, per session and per thread
 mod response; // RawResponse: what curl measured, read once at completion
 mod session; // NativeSession: the Python-facing session, its share and handle pool
 mod share; // a session's share handle and cookie jar
-mod sink; // where a response's bytes go, and the rules that shape it // the only unsafe code: RAII handles, typed setopt/getinfo, trampolines
+mod sink; // where a response's bytes go, and the rules that shape it
 
 #[cfg(fuzzing)]
 pub mod fuzzing;

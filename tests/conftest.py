@@ -17,6 +17,9 @@ from servers.faults import FaultServer
 from servers.nginx import NginxServer
 from servers.recorder import RecordingServer
 
+# The shared checks of the mite tests assert too: rewrite them before any test imports them.
+pytest.register_assert_rewrite("mite_scenarios.results")
+
 # Variables that would send libcurl through a proxy or change its CA store.
 SCRUBBED_ENV = (
     "http_proxy",

@@ -27,25 +27,12 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
+from mite_scenarios.results import ADAPTER_EXTRA_FIELDS as ACURL_RS_EXTRA_FIELDS
+from mite_scenarios.results import MITE_HTTP_FIELDS as MITE_FIELDS
 
 import acurl_rs
 import acurl_rs.mite as acurl_mite
 
-# What mite_http (mite 2.11.0, mite_http/__init__.py) sends in every http_metrics message.
-MITE_FIELDS = {
-    "start_time",  # response.start_time: int, seconds since the epoch
-    "effective_url",  # response.url
-    "response_code",  # response.status_code
-    "dns_time",  # namelookup_time, s
-    "connect_time",  # connect_time, s
-    "tls_time",  # appconnect_time, s
-    "transfer_start_time",  # pretransfer_time, s
-    "first_byte_time",  # starttransfer_time, s
-    "total_time",  # total_time, s
-    "primary_ip",
-    "method",  # response.request.method: bytes, b"GET"
-    "download_size",  # float, bytes
-}
 # message field -> response attribute
 MITE_FIELD_SOURCES = {
     "start_time": "start_time",
@@ -60,7 +47,6 @@ MITE_FIELD_SOURCES = {
     "primary_ip": "primary_ip",
     "download_size": "download_size",
 }
-ACURL_RS_EXTRA_FIELDS = {"http_version", "conn_id", "queue_time", "tls_resumed"}
 # Added by mite's Context.send to every message.
 CONTEXT_FIELDS = {"type", "time", "transaction", "transaction_id"}
 ID_DATA = {"test": "t-acurl-rs", "journey": "tests.test_mite:journey", "context_id": 7}

@@ -32,10 +32,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-pytest.register_assert_rewrite("mite_scenarios.results")
-
-from mite_scenarios.results import (  # noqa: E402
+from mite_scenarios.results import (
     REQUESTS_PER_JOURNEY,
     check_messages,
     check_nginx,
@@ -49,8 +46,8 @@ from mite_scenarios.results import (  # noqa: E402
     wait_for,
 )
 
-from helpers import open_fds  # noqa: E402
-from servers.nginx import free_port  # noqa: E402
+from helpers import open_fds
+from servers.nginx import free_port
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("mite") is None,

@@ -27,10 +27,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-pytest.register_assert_rewrite("mite_scenarios.results")
-
-from mite_scenarios.results import (  # noqa: E402
+from mite_scenarios.results import (
     check_messages,
     check_nginx,
     mite_env,

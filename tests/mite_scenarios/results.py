@@ -99,22 +99,23 @@ def wait_for(fn: Callable[[], T], done: Callable[[T], bool], timeout: float, ste
 
 # --------------------------------------------------------------------------- checks
 
-# What mite_http (2.11.0) puts in every http_metrics, then what acurl_rs.mite adds.
+# What mite_http (mite 2.11.0, mite_http/__init__.py) sends in every http_metrics message,
+# then what acurl_rs.mite adds. tests/test_mite.py checks the same sets.
 MITE_HTTP_FIELDS = {
-    "start_time",
-    "effective_url",
-    "response_code",
-    "dns_time",
-    "connect_time",
-    "tls_time",
-    "transfer_start_time",
-    "first_byte_time",
-    "total_time",
+    "start_time",  # response.start_time: int, seconds since the epoch
+    "effective_url",  # response.url
+    "response_code",  # response.status_code
+    "dns_time",  # namelookup_time, s
+    "connect_time",  # connect_time, s
+    "tls_time",  # appconnect_time, s
+    "transfer_start_time",  # pretransfer_time, s
+    "first_byte_time",  # starttransfer_time, s
+    "total_time",  # total_time, s
     "primary_ip",
-    "method",
-    "download_size",
+    "method",  # response.request.method: bytes, b"GET"
+    "download_size",  # float, bytes
 }
-ADAPTER_EXTRA_FIELDS = {"http_version", "conn_id", "queue_time"}
+ADAPTER_EXTRA_FIELDS = {"http_version", "conn_id", "queue_time", "tls_resumed"}
 # mite's Context.send: type, time, transaction(_id) and the runner's id data.
 CONTEXT_FIELDS = {
     "type",
